@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import weakref
 
 import pytest
@@ -149,7 +150,7 @@ def test_long_chains_do_not_hit_the_recursion_limit() -> None:
     ids = [f"n{i}" for i in range(5000)]
     workflow = Workflow(
         nodes=[Node(id=i, type="noop") for i in ids],
-        connections=[Connection(source=a, target=b) for a, b in zip(ids, ids[1:], strict=False)],
+        connections=[Connection(source=a, target=b) for a, b in itertools.pairwise(ids)],
     )
     graph = WorkflowGraph.of(workflow)
     assert graph.find_cycle() is None

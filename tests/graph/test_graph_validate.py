@@ -145,9 +145,10 @@ def test_unknown_output_port_is_reported() -> None:
 
 def test_error_port_is_valid_on_every_node() -> None:
     """Every node may route failures to port ``error``."""
-    doc = _doc([_node("t", "trigger"), _node("a")], [_edge("t", "a"), _edge("a", "t")][:1])
-    doc["connections"].append(_edge("a", "b", sourcePort="error"))
-    doc["nodes"].append(_node("b"))
+    doc = _doc(
+        [_node("t", "trigger"), _node("a"), _node("b")],
+        [_edge("t", "a"), _edge("a", "b", sourcePort="error")],
+    )
     validate_workflow(doc, FakeCatalog())
 
 
@@ -173,7 +174,7 @@ def test_connection_into_a_trigger_is_reported() -> None:
     assert {
         "field": "connections[1].targetPort",
         "message": "node 't' (trigger) takes no input",
-    } in (problems)
+    } in problems
 
 
 def test_unknown_input_port_is_reported() -> None:
