@@ -181,7 +181,7 @@ def connection_to_dict(connection: Connection) -> dict[str, Any]:
 def settings_to_dict(settings: WorkflowSettings) -> dict[str, Any]:
     """The JSON form of the settings; empty when every setting has its default."""
     doc = _changed(settings, _SETTINGS_OPTIONAL)
-    if settings.timeout != 1800 or "timeout" in settings.written_keys:
+    if settings.timeout != 1800 or settings.timeout_text or "timeout" in settings.written_keys:
         doc["timeout"] = _timeout_wire(settings)
     return {**settings.extra, **doc}
 

@@ -135,9 +135,9 @@ class WorkflowSettings:
         default="stop", validator=attrs.validators.in_(("stop", "continue", "retry"))
     )
     timeout: float = attrs.field(default=1800.0, converter=parse_duration)
-    timeout_text: str | None = None
+    timeout_text: str | None = attrs.field(default=None, eq=False)
     """The duration text the document wrote ("30m"), written back by ``to_dict`` as long as it
-    still means ``timeout``."""
+    still means ``timeout``. Presentation only: not part of equality."""
     max_concurrency: int = 10
     save_execution_progress: bool = True
     static_data: dict[str, Any] = attrs.field(factory=dict)
