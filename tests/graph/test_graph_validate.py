@@ -48,7 +48,9 @@ def _edge(source: str, target: str, **fields: Any) -> dict[str, Any]:
     return {"source": source, "target": target, **fields}
 
 
-def _problems(doc: dict[str, Any], registry: NodeTypeCatalog | None = None) -> list[dict[str, str]]:
+def _problems(
+    doc: dict[str, Any] | Workflow, registry: NodeTypeCatalog | None = None
+) -> list[dict[str, str]]:
     with pytest.raises(WorkflowValidationError) as caught:
         validate_workflow(doc, registry)
     assert caught.value.code == "VALIDATION_ERROR"
@@ -67,6 +69,13 @@ def test_a_workflow_object_is_validated_too() -> None:
     """``validate_workflow`` also takes a Workflow and returns that same object."""
     workflow = Workflow.from_dict(_doc([_node("a")], []))
     assert validate_workflow(workflow) is workflow
+
+
+def test_workflow_objects_get_the_shape_check_too() -> None:
+    """A Workflow built in Python with values the schema refuses is reported like a document."""
+    workflow = Workflow(nodes=[Node(id="", type="step", max_retries=-1)])
+    fields = [p["field"] for p in _problems(workflow)]
+    assert fields == ["nodes[0].id", "nodes[0].maxRetries"]
 
 
 def test_shape_problems_come_first_and_alone() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .._exceptions import WorkflowValidationError
+from ._convert import schema_problems
 from ._model import Node, Workflow
 from ._topology import WorkflowGraph, canonical_port, format_cycle
 
@@ -60,7 +61,7 @@ def validate_workflow(
     well-formed workflow. Without ``registry`` the node-type checks (unknown types, configs,
     ports, triggers) are skipped.
     """
-    workflow = doc if isinstance(doc, Workflow) else Workflow.from_dict(doc)
+    workflow = _well_formed(doc)
     problems = [
         *duplicate_node_ids(workflow),
         *dangling_connections(workflow),
@@ -75,6 +76,17 @@ def validate_workflow(
     if problems:
         raise WorkflowValidationError(problems)
     return workflow
+
+
+def _well_formed(doc: Mapping[str, Any] | Workflow) -> Workflow:
+    if not isinstance(doc, Workflow):
+        return Workflow.from_dict(doc)
+    # A workflow built in Python skipped the schema (a negative maxRetries, an empty id): check
+    # its document, which is what storage and the API will see anyway.
+    problems = schema_problems(doc.to_dict())
+    if problems:
+        raise WorkflowValidationError(problems)
+    return doc
 
 
 def duplicate_node_ids(workflow: Workflow) -> Problems:
