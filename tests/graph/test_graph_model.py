@@ -53,10 +53,6 @@ def test_settings_timeout_accepts_duration_text() -> None:
     assert WorkflowSettings(timeout="1h").timeout == 3600
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("500ms", 0.5), ("30s", 30), ("30m", 1800), ("1h", 3600), ("1d", 86400), ("45", 45), (2, 2)],
-)
 def test_timeout_text_is_presentation_only() -> None:
     """Settings with the same timeout are equal whether it was written "30m" or 1800."""
     assert WorkflowSettings(timeout="30m", timeout_text="30m") == WorkflowSettings(timeout=1800)
@@ -84,6 +80,10 @@ def test_public_names_are_pinned() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("30s", 30), ("30m", 1800), ("1h", 3600), ("1d", 86400), ("45", 45), (2, 2)],
+)
 def test_parse_duration_reads_units(text: str | float, seconds: float) -> None:
     """Durations are numbers of seconds or text with a unit among ms, s, m, h, d."""
     assert parse_duration(text) == seconds
