@@ -1,0 +1,297 @@
+"""Events: every state change of an execution, as frozen classes with the wire names of the spec.
+
+Wire form: ``{type, executionId, workflowId, sequence, timestamp, payload}``. ``sequence`` counts
+from 1 per execution without gaps, so a client that reconnects asks for what came after the last
+one it saw. Subscribers are called on the event loop after the state change is recorded; a slow or
+raising subscriber never slows or breaks the execution (each subscription has its own bounded
+queue and task).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ClassVar
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .runtime._records import format_timestamp
+
+__all__ = [
+    "EVENT_TYPES",
+    "Event",
+    "EventBroker",
+    "ExecutionCancelled",
+    "ExecutionCompleted",
+    "ExecutionFailed",
+    "ExecutionLogged",
+    "ExecutionPaused",
+    "ExecutionResumed",
+    "ExecutionStarted",
+    "LocalEventBroker",
+    "NodeCompleted",
+    "NodeFailed",
+    "NodeSkipped",
+    "NodeStarted",
+    "Subscription",
+]
+
+logger = logging.getLogger("linkflow_engine.events")
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Base of every event; ``type`` is the wire name."""
+
+    type: ClassVar[str] = "event"
+    execution_id: str
+    workflow_id: str | None
+    sequence: int
+    timestamp: float
+    payload: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "executionId": self.execution_id,
+            "workflowId": self.workflow_id,
+            "sequence": self.sequence,
+            "timestamp": format_timestamp(self.timestamp),
+            "payload": self.payload,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionStarted(Event):
+    type: ClassVar[str] = "execution.started"
+
+
+@attrs.frozen(kw_only=True)
+class NodeStarted(Event):
+    type: ClassVar[str] = "execution.node.started"
+
+
+@attrs.frozen(kw_only=True)
+class NodeCompleted(Event):
+    type: ClassVar[str] = "execution.node.completed"
+
+
+@attrs.frozen(kw_only=True)
+class NodeFailed(Event):
+    type: ClassVar[str] = "execution.node.failed"
+
+
+@attrs.frozen(kw_only=True)
+class NodeSkipped(Event):
+    type: ClassVar[str] = "execution.node.skipped"
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionCompleted(Event):
+    type: ClassVar[str] = "execution.completed"
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionFailed(Event):
+    type: ClassVar[str] = "execution.failed"
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionCancelled(Event):
+    type: ClassVar[str] = "execution.cancelled"
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionPaused(Event):
+    type: ClassVar[str] = "execution.paused"
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionResumed(Event):
+    type: ClassVar[str] = "execution.resumed"
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionLogged(Event):
+    type: ClassVar[str] = "execution.log"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        ExecutionStarted,
+        NodeStarted,
+        NodeCompleted,
+        NodeFailed,
+        NodeSkipped,
+        ExecutionCompleted,
+        ExecutionFailed,
+        ExecutionCancelled,
+        ExecutionPaused,
+        ExecutionResumed,
+        ExecutionLogged,
+    )
+}
+"""Every event class by its wire name."""
+
+Callback = Callable[[Event], Awaitable[None] | None]
+
+
+def _type_names(types: Iterable[str | type[Event]] | None) -> frozenset[str] | None:
+    if types is None:
+        return None
+    names = set()
+    for kind in types:
+        name = kind if isinstance(kind, str) else kind.type
+        if name not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {name!r}; known: {sorted(EVENT_TYPES)}")
+        names.add(name)
+    return frozenset(names)
+
+
+@attrs.define(eq=False)
+class Subscription:
+    """A callback with its filters; a context manager that unsubscribes on exit."""
+
+    callback: Callback
+    types: frozenset[str] | None
+    execution_id: str | None
+    broker: LocalEventBroker
+    inline: bool = False
+    _send: MemoryObjectSendStream[Event] | None = None
+    dropped: int = 0
+
+    def wants(self, event: Event) -> bool:
+        return (self.types is None or event.type in self.types) and (
+            self.execution_id is None or event.execution_id == self.execution_id
+        )
+
+    def unsubscribe(self) -> None:
+        self.broker.unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.unsubscribe()
+
+
+class EventBroker:
+    """What carries events from executions to subscribers (protocol; see LocalEventBroker)."""
+
+    def subscribe(
+        self,
+        callback: Callback,
+        *,
+        types: Iterable[str | type[Event]] | None = None,
+        execution_id: str | None = None,
+        inline: bool = False,
+    ) -> Subscription:
+        raise NotImplementedError
+
+    def publish(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def has_subscribers(self, execution_id: str) -> bool:
+        raise NotImplementedError
+
+
+class LocalEventBroker(EventBroker):
+    """Delivers events to subscribers of this process.
+
+    Each subscription gets a bounded queue drained by its own task in the broker's task group
+    (started by the engine); ``publish`` never waits: when a subscriber's queue is full the event
+    is dropped for that subscriber only and counted in ``subscription.dropped``. Without a task
+    group (no running engine) callbacks are called inline and their errors logged.
+    """
+
+    queue_size = 1000
+
+    def __init__(self) -> None:
+        self._subscriptions: list[Subscription] = []
+        self._task_group: TaskGroup | None = None
+
+    def attach(self, task_group: TaskGroup | None) -> None:
+        """Deliver through tasks of ``task_group`` from now on (None: inline)."""
+        self._task_group = task_group
+        if task_group is not None:
+            for sub in self._subscriptions:
+                self._start_delivery(sub)
+
+    def close_deliveries(self) -> None:
+        """Stop the delivery tasks once their queues are drained; deliver inline after that."""
+        self._task_group = None
+        for sub in self._subscriptions:
+            if sub._send is not None:
+                sub._send.close()
+                sub._send = None
+
+    def subscribe(
+        self,
+        callback: Callback,
+        *,
+        types: Iterable[str | type[Event]] | None = None,
+        execution_id: str | None = None,
+        inline: bool = False,
+    ) -> Subscription:
+        sub = Subscription(callback, _type_names(types), execution_id, self, inline)
+        self._subscriptions.append(sub)
+        if self._task_group is not None and not inline:
+            self._start_delivery(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+        if sub._send is not None:
+            sub._send.close()
+            sub._send = None
+
+    def has_subscribers(self, execution_id: str) -> bool:
+        return any(s.execution_id in (None, execution_id) for s in self._subscriptions)
+
+    def publish(self, event: Event) -> None:
+        for sub in self._subscriptions:
+            if not sub.wants(event):
+                continue
+            if sub._send is None:
+                _call_inline(sub, event)
+                continue
+            try:
+                sub._send.send_nowait(event)
+            except anyio.WouldBlock:
+                sub.dropped += 1
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
+
+    def _start_delivery(self, sub: Subscription) -> None:
+        assert self._task_group is not None
+        if sub._send is not None or sub.inline:
+            return
+        send, receive = anyio.create_memory_object_stream[Event](self.queue_size)
+        sub._send = send
+        self._task_group.start_soon(_deliver, sub, receive)
+
+
+def _call_inline(sub: Subscription, event: Event) -> None:
+    try:
+        result = sub.callback(event)
+        if result is not None and hasattr(result, "close"):
+            result.close()  # an async callback without a loop to run it: nothing to deliver to
+            logger.warning("async event subscriber called outside a running engine: skipped")
+    except Exception:
+        logger.exception("event subscriber %r failed", sub.callback)
+
+
+async def _deliver(sub: Subscription, receive: MemoryObjectReceiveStream[Event]) -> None:
+    async with receive:
+        async for event in receive:
+            try:
+                result = sub.callback(event)
+                if result is not None:
+                    await result
+            except Exception:
+                logger.exception("event subscriber %r failed", sub.callback)

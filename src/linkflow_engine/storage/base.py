@@ -1,0 +1,197 @@
+"""The storage contract. Every backend (memory, SQLite, PostgreSQL) implements :class:`Storage`
+exactly as its docstrings say, and one contract test suite holds them to it.
+
+Rules every method keeps:
+- Records go in and come out as the classes of :mod:`linkflow_engine.runtime` and
+  :mod:`linkflow_engine.graph`; a record read back equals the one written (timestamps to the
+  millisecond).
+- Unknown ids raise :class:`~linkflow_engine.ExecutionNotFoundError` (``kind`` says what was
+  missing: ``"execution"`` or ``"workflow"``).
+- An execution's status changes only through :meth:`Storage.transition_execution`, a
+  compare-and-set; a terminal status (completed, failed, cancelled) is never overwritten.
+- Progress writes carry the writer's lease ``fence``; a write with a stale fence (another process
+  took the execution over) raises :class:`~linkflow_engine.StorageError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+
+if TYPE_CHECKING:
+    from ..graph import Workflow
+    from ..runtime._records import (
+        Execution,
+        ExecutionError,
+        ExecutionMode,
+        ExecutionStatus,
+        LogEntry,
+        NodeExecution,
+    )
+
+__all__ = ["ExecutionQuery", "Lease", "Storage", "StoredEvent"]
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionQuery:
+    """Filters for :meth:`Storage.list_executions` (all optional; ``None`` matches anything)."""
+
+    workflow_id: str | None = None
+    status: ExecutionStatus | None = None
+    mode: ExecutionMode | None = None
+    started_after: float | None = None
+    started_before: float | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Lease:
+    """A process's claim on a running execution; ``fence`` grows with every new owner."""
+
+    execution_id: str
+    owner: str
+    fence: int
+    expires_at: float
+
+
+@attrs.frozen(kw_only=True)
+class StoredEvent:
+    """An event as storage keeps it for replay: its wire dictionary and its sequence."""
+
+    execution_id: str
+    sequence: int
+    data: dict[str, Any]
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Where workflows, executions, node runs, logs and events live.
+
+    Open with ``await storage.open()`` (creates or migrates the schema; a database of a newer
+    schema version raises StorageError) and close with ``await storage.aclose()``; an
+    :class:`~linkflow_engine.Engine` does both for the storage it owns.
+    """
+
+    durable: bool
+    """True when records survive the process (SQLite, PostgreSQL); the engine then saves
+    progress after every node and holds leases."""
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    # -- workflows -------------------------------------------------------------------------
+
+    async def save_workflow(self, workflow: Workflow) -> Workflow:
+        """Store ``workflow`` and return it as stored.
+
+        A new id gets version 1; saving an existing id stores the next version (the stored
+        version + 1, whatever ``workflow.version`` says) and keeps the earlier versions, which
+        :meth:`get_workflow` can still read. ``created_at`` is kept from version 1,
+        ``updated_at`` set now. A workflow without id gets a fresh ``wf-…`` id.
+        """
+        ...
+
+    async def get_workflow(self, workflow_id: str, *, version: int | None = None) -> Workflow:
+        """The latest (or the given) version of a workflow; ExecutionNotFoundError if none."""
+        ...
+
+    async def list_workflows(
+        self, *, status: str | None = None, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Workflow], int]:
+        """Latest versions, newest ``updated_at`` first, and the total that match."""
+        ...
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        """Delete every version of a workflow (executions keep their snapshots)."""
+        ...
+
+    # -- executions ------------------------------------------------------------------------
+
+    async def create_execution(self, execution: Execution) -> None:
+        """Insert a new execution with its workflow snapshot, options and input data."""
+        ...
+
+    async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
+        """The execution with its node runs and logs.
+
+        With ``include_data=False`` node ``input``/``output`` and ``outputs`` are ``None`` and
+        the backend does not read them.
+        """
+        ...
+
+    async def list_executions(self, query: ExecutionQuery) -> tuple[list[Execution], int]:
+        """Matching executions, newest ``created_at`` first, without node runs, logs or data,
+        and the total number that match the filters (ignoring limit/offset)."""
+        ...
+
+    async def transition_execution(
+        self,
+        execution_id: str,
+        *,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        cancelled_at: float | None = None,
+        error: ExecutionError | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> bool:
+        """Compare-and-set: when the stored status is one of ``expected``, set ``status`` and
+        the given (non-None) fields and return True; otherwise change nothing and return False.
+        ExecutionNotFoundError when the execution does not exist."""
+        ...
+
+    async def save_node_execution(
+        self, execution_id: str, node: NodeExecution, *, fence: int | None = None
+    ) -> None:
+        """Insert or replace the node run with ``node.sequence`` of the execution."""
+        ...
+
+    async def append_logs(
+        self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
+    ) -> None:
+        """Append log entries (kept in order of appending)."""
+        ...
+
+    async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
+        """Keep wire-form events (each has ``sequence``) for replay to late subscribers."""
+        ...
+
+    async def list_events(
+        self, execution_id: str, *, after_sequence: int = 0
+    ) -> list[StoredEvent]:
+        """Events of the execution with a sequence greater than ``after_sequence``, in order."""
+        ...
+
+    async def find_node_outputs(
+        self, workflow_id: str, node_ids: Sequence[str]
+    ) -> dict[str, NodeExecution]:
+        """For each node id, its latest completed run in any execution of the workflow, with
+        ``source_execution_id`` set to that execution (nodes never completed are left out)."""
+        ...
+
+    # -- leases (durable backends; MemoryStorage grants every claim) -----------------------
+
+    async def acquire_lease(
+        self, execution_id: str, *, owner: str, ttl: float, now: float
+    ) -> Lease | None:
+        """Claim the execution for ``owner`` when nobody holds an unexpired lease on it (or
+        ``owner`` already does); the new lease has a fence greater than any before it."""
+        ...
+
+    async def renew_lease(self, lease: Lease, *, ttl: float, now: float) -> Lease | None:
+        """Extend ``lease``; None when it was lost (expired and taken, or released)."""
+        ...
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Give the lease up (no-op when it was already lost)."""
+        ...
+
+    async def recoverable_executions(self, *, now: float) -> list[str]:
+        """Ids of running or paused executions whose lease has expired (or was never taken),
+        oldest first: candidates for recovery by any engine."""
+        ...

@@ -1,0 +1,231 @@
+"""In-process storage: the default of ``run_workflow``. Nothing survives the process.
+
+The execution the engine creates is kept by reference, so saving progress costs nothing: the
+executor's record *is* the stored record, and the engine skips progress writes to storage that is
+not ``durable``. Reads hand out copies, so a caller that edits what it read cannot change what is
+stored.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from .._exceptions import ExecutionNotFoundError, StorageError
+from ..graph import Workflow
+from ..runtime._records import (
+    Execution,
+    ExecutionError,
+    ExecutionStatus,
+    LogEntry,
+    NodeExecution,
+    NodeStatus,
+    format_timestamp,
+)
+from .base import ExecutionQuery, Lease, StoredEvent
+
+__all__ = ["MemoryStorage"]
+
+
+class MemoryStorage:
+    """Keeps everything in dictionaries of this process."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self._workflows: dict[str, list[Workflow]] = {}
+        self._executions: dict[str, Execution] = {}
+        self._events: dict[str, list[StoredEvent]] = {}
+        self._leases: dict[str, Lease] = {}
+        self._fences = 0
+
+    def __repr__(self) -> str:
+        return f"MemoryStorage(executions={len(self._executions)})"
+
+    async def open(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    # -- workflows -------------------------------------------------------------------------
+
+    async def save_workflow(self, workflow: Workflow) -> Workflow:
+        workflow_id = workflow.id or f"wf-{uuid.uuid4().hex[:12]}"
+        versions = self._workflows.setdefault(workflow_id, [])
+        now = format_timestamp(time.time())
+        created = versions[0].created_at if versions else (workflow.created_at or now)
+        stored = attrs.evolve(
+            workflow, id=workflow_id, version=len(versions) + 1, created_at=created, updated_at=now
+        )
+        versions.append(stored)
+        return stored
+
+    async def get_workflow(self, workflow_id: str, *, version: int | None = None) -> Workflow:
+        versions = self._workflows.get(workflow_id)
+        if not versions or (version is not None and not 1 <= version <= len(versions)):
+            raise ExecutionNotFoundError("workflow", workflow_id)
+        return versions[-1] if version is None else versions[version - 1]
+
+    async def list_workflows(
+        self, *, status: str | None = None, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Workflow], int]:
+        latest = [versions[-1] for versions in self._workflows.values()]
+        matching = [w for w in latest if status is None or w.status == status]
+        matching.sort(key=lambda w: w.updated_at or "", reverse=True)
+        return matching[offset : offset + limit], len(matching)
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        if self._workflows.pop(workflow_id, None) is None:
+            raise ExecutionNotFoundError("workflow", workflow_id)
+
+    # -- executions ------------------------------------------------------------------------
+
+    async def create_execution(self, execution: Execution) -> None:
+        if execution.id in self._executions:
+            raise StorageError(f"execution {execution.id!r} already exists")
+        self._executions[execution.id] = execution
+
+    def _get(self, execution_id: str) -> Execution:
+        try:
+            return self._executions[execution_id]
+        except KeyError:
+            raise ExecutionNotFoundError("execution", execution_id) from None
+
+    async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
+        stored = self._get(execution_id)
+        if include_data:
+            runs = [attrs.evolve(n) for n in stored.node_executions]
+            outputs = dict(stored.outputs)
+        else:
+            runs = [attrs.evolve(n, input=None, output=None) for n in stored.node_executions]
+            outputs = {}
+        return attrs.evolve(stored, node_executions=runs, outputs=outputs, logs=list(stored.logs))
+
+    async def list_executions(self, query: ExecutionQuery) -> tuple[list[Execution], int]:
+        matching = [e for e in self._executions.values() if _matches(e, query)]
+        matching.sort(key=lambda e: e.created_at, reverse=True)
+        page = matching[query.offset : query.offset + query.limit]
+        summaries = [attrs.evolve(e, node_executions=[], logs=[], outputs={}) for e in page]
+        return summaries, len(matching)
+
+    async def transition_execution(
+        self,
+        execution_id: str,
+        *,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        cancelled_at: float | None = None,
+        error: ExecutionError | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> bool:
+        stored = self._get(execution_id)
+        if stored.status not in expected:
+            return False
+        stored.status = status
+        if started_at is not None:
+            stored.started_at = started_at
+        if finished_at is not None:
+            stored.finished_at = finished_at
+        if cancelled_at is not None:
+            stored.cancelled_at = cancelled_at
+        if error is not None:
+            stored.error = error
+        if outputs is not None:
+            stored.outputs = outputs
+        return True
+
+    async def save_node_execution(
+        self, execution_id: str, node: NodeExecution, *, fence: int | None = None
+    ) -> None:
+        stored = self._get(execution_id)
+        self._check_fence(execution_id, fence)
+        runs = stored.node_executions
+        for index, run in enumerate(runs):
+            if run.sequence == node.sequence:
+                runs[index] = node
+                return
+        runs.append(node)
+
+    async def append_logs(
+        self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
+    ) -> None:
+        stored = self._get(execution_id)
+        self._check_fence(execution_id, fence)
+        stored.logs.extend(entries)
+
+    async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
+        kept = self._events.setdefault(execution_id, [])
+        kept.extend(StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e) for e in events)
+
+    async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
+        return [e for e in self._events.get(execution_id, []) if e.sequence > after_sequence]
+
+    async def find_node_outputs(
+        self, workflow_id: str, node_ids: Sequence[str]
+    ) -> dict[str, NodeExecution]:
+        wanted = set(node_ids)
+        found: dict[str, NodeExecution] = {}
+        runs = [e for e in self._executions.values() if e.workflow_id == workflow_id]
+        for execution in sorted(runs, key=lambda e: e.created_at, reverse=True):
+            for run in reversed(execution.node_executions):
+                if run.node_id in wanted and run.node_id not in found and run.status is NodeStatus.COMPLETED:
+                    source = run.source_execution_id if run.reused else execution.id
+                    found[run.node_id] = attrs.evolve(run, source_execution_id=source)
+        return found
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def acquire_lease(
+        self, execution_id: str, *, owner: str, ttl: float, now: float
+    ) -> Lease | None:
+        current = self._leases.get(execution_id)
+        if current is not None and current.owner != owner and current.expires_at > now:
+            return None
+        self._fences += 1
+        lease = Lease(execution_id=execution_id, owner=owner, fence=self._fences, expires_at=now + ttl)
+        self._leases[execution_id] = lease
+        return lease
+
+    async def renew_lease(self, lease: Lease, *, ttl: float, now: float) -> Lease | None:
+        if self._leases.get(lease.execution_id) != lease:
+            return None
+        renewed = attrs.evolve(lease, expires_at=now + ttl)
+        self._leases[lease.execution_id] = renewed
+        return renewed
+
+    async def release_lease(self, lease: Lease) -> None:
+        if self._leases.get(lease.execution_id) == lease:
+            del self._leases[lease.execution_id]
+
+    async def recoverable_executions(self, *, now: float) -> list[str]:
+        unfinished = (ExecutionStatus.RUNNING, ExecutionStatus.PAUSED)
+        candidates = [
+            e
+            for e in self._executions.values()
+            if e.status in unfinished
+            and (e.id not in self._leases or self._leases[e.id].expires_at <= now)
+        ]
+        return [e.id for e in sorted(candidates, key=lambda e: e.created_at)]
+
+    def _check_fence(self, execution_id: str, fence: int | None) -> None:
+        lease = self._leases.get(execution_id)
+        if fence is not None and lease is not None and lease.fence != fence:
+            raise StorageError(f"execution {execution_id!r} is owned by another process")
+
+
+def _matches(execution: Execution, query: ExecutionQuery) -> bool:
+    started = execution.started_at
+    return (
+        (query.workflow_id is None or execution.workflow_id == query.workflow_id)
+        and (query.status is None or execution.status == query.status)
+        and (query.mode is None or execution.mode == query.mode)
+        and (query.started_after is None or (started is not None and started >= query.started_after))
+        and (query.started_before is None or (started is not None and started < query.started_before))
+    )

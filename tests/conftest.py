@@ -1,0 +1,10 @@
+"""Shared fixtures and document builders for the whole suite."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,184 @@
+"""Loops, merges, batches, concurrency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from builders import conn, node, workflow
+
+from linkflow_engine import ExecutionStatus, NodeContext, NodeRegistry, NodeStatus, run_workflow
+
+
+def loop_doc(**loop_config: Any) -> dict[str, Any]:
+    return workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": "{{ $input.rows }}", **loop_config}),
+        node(
+            "double",
+            "set",
+            config={
+                "values": {
+                    "n": "{{ $item.n * 2 }}",
+                    "index": "{{ $index }}",
+                    "first": "{{ $first }}",
+                    "last": "{{ $last }}",
+                },
+                "keepOnlySet": True,
+            },
+        ),
+        node("after", "noop"),
+        connections=[
+            conn("start", "each"),
+            conn("each", "double", sourcePort="loop"),
+            conn("each", "after", sourcePort="done"),
+        ],
+    )
+
+
+def test_loop_runs_its_body_once_per_item_and_emits_results_on_done() -> None:
+    """The body runs per item with $item/$index/$first/$last; done gets every result."""
+    execution = run_workflow(loop_doc(), {"rows": [{"n": 1}, {"n": 2}, {"n": 3}]})
+    assert execution.status is ExecutionStatus.COMPLETED
+    assert execution.node("after").output == [
+        {"n": 2, "index": 0, "first": True, "last": False},
+        {"n": 4, "index": 1, "first": False, "last": False},
+        {"n": 6, "index": 2, "first": False, "last": True},
+    ]
+    body_runs = [r for r in execution.node_executions if r.node_id == "double"]
+    assert [r.iteration for r in body_runs] == [0, 1, 2]
+    assert "double" not in execution.outputs
+
+
+def test_parallel_loop_gives_results_in_item_order() -> None:
+    """parallel: iterations run concurrently, results keep item order."""
+    registry = NodeRegistry()
+    running = {"now": 0, "peak": 0}
+
+    @registry.register("slow_echo")
+    async def slow_echo(ctx: NodeContext) -> Any:
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
+        await anyio.sleep(0.02 * (3 - ctx.input))
+        running["now"] -= 1
+        return ctx.input * 10
+
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": [0, 1, 2], "parallel": True}),
+        node("body", "slow_echo"),
+        node("after", "noop"),
+        connections=[conn("start", "each"), conn("each", "body", sourcePort="loop"), conn("each", "after", sourcePort="done")],
+    )
+    execution = run_workflow(doc, registry=registry)
+    assert execution.node("after").output == [0, 10, 20]
+    assert running["peak"] == 3
+
+
+def test_loop_batches() -> None:
+    """batchSize groups items; $item is the batch."""
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": [1, 2, 3, 4, 5], "batchSize": 2}),
+        node("count", "set", config={"values": {"size": "{{ $item.length }}"}, "keepOnlySet": True}),
+        node("after", "noop"),
+        connections=[conn("start", "each"), conn("each", "count", sourcePort="loop"), conn("each", "after", sourcePort="done")],
+    )
+    assert run_workflow(doc).node("after").output == [{"size": 2}, {"size": 2}, {"size": 1}]
+
+
+def test_loop_over_a_non_array_fails_naming_the_field() -> None:
+    """A loop whose items are not an array fails with a message naming config.items."""
+    execution = run_workflow(loop_doc(), {"rows": "nope"})
+    assert execution.status is ExecutionStatus.FAILED
+    assert execution.error is not None and "config.items" in execution.error.message
+
+
+def test_skipped_loop_skips_its_body() -> None:
+    """When a loop is skipped, its body nodes are recorded skipped too."""
+    doc = loop_doc()
+    doc["nodes"].insert(1, node("gate", "if", config={"condition": False}))
+    doc["connections"][0] = conn("start", "gate")
+    doc["connections"].append(conn("gate", "each", sourcePort="true"))
+    execution = run_workflow(doc, {"rows": []})
+    assert execution.node("each").status is NodeStatus.SKIPPED
+    assert execution.node("double").status is NodeStatus.SKIPPED
+
+
+def test_split_in_batches_outputs_the_batches() -> None:
+    """split_in_batches outputs the array cut into batches."""
+    doc = workflow(node("start", "manual_trigger"), node("split", "split_in_batches", config={"items": "{{ $input.v }}", "batchSize": 2}))
+    assert run_workflow(doc, {"v": [1, 2, 3]}).node("split").output == [[1, 2], [3]]
+
+
+def merge_doc(mode: str, **extra: Any) -> dict[str, Any]:
+    return workflow(
+        node("start", "manual_trigger"),
+        node("a", "set", config={"values": {"a": [1, 2]}, "keepOnlySet": True}),
+        node("b", "set", config={"values": {"b": [3]}, "keepOnlySet": True}),
+        node("m", "merge", config={"mode": mode, **extra}),
+        connections=[conn("start", "a"), conn("start", "b"), conn("a", "m"), conn("b", "m")],
+    )
+
+
+def test_merge_combine_merges_objects() -> None:
+    """merge combine: the inputs' objects merged."""
+    assert run_workflow(merge_doc("combine")).node("m").output == {"a": [1, 2], "b": [3]}
+
+
+def test_merge_append_concatenates_in_connection_order() -> None:
+    """merge append: arrays concatenated (non-arrays appended as items)."""
+    assert run_workflow(merge_doc("append")).node("m").output == [{"a": [1, 2]}, {"b": [3]}]
+
+
+def test_merge_choose_branch_without_waiting_takes_the_first_to_finish() -> None:
+    """merge chooseBranch with waitForAll false runs once, on the first input that arrives."""
+    registry = NodeRegistry()
+
+    @registry.register("delay")
+    async def delay(ctx: NodeContext) -> Any:
+        await anyio.sleep(ctx.config["seconds"])
+        return {"from": ctx.node.id}
+
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("slow", "delay", config={"seconds": 0.2}),
+        node("fast", "delay", config={"seconds": 0.0}),
+        node("m", "merge", config={"mode": "chooseBranch", "waitForAll": False}),
+        connections=[conn("start", "slow"), conn("start", "fast"), conn("slow", "m"), conn("fast", "m")],
+    )
+    execution = run_workflow(doc, registry=registry)
+    assert execution.node("m").output == {"from": "fast"}
+    assert [r.node_id for r in execution.node_executions].count("m") == 1
+
+
+def test_max_concurrency_bounds_parallel_nodes() -> None:
+    """At most settings.maxConcurrency nodes run at once."""
+    registry = NodeRegistry()
+    running = {"now": 0, "peak": 0}
+
+    @registry.register("track")
+    async def track(ctx: NodeContext) -> Any:
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
+        await anyio.sleep(0.01)
+        running["now"] -= 1
+        return {}
+
+    fan = [node(f"w{i}", "track") for i in range(8)]
+    doc = workflow(
+        node("start", "manual_trigger"),
+        *fan,
+        connections=[conn("start", f"w{i}") for i in range(8)],
+        settings={"maxConcurrency": 3},
+    )
+    assert run_workflow(doc, registry=registry).status is ExecutionStatus.COMPLETED
+    assert running["peak"] == 3
+
+
+def test_wait_node_waits_then_passes_input() -> None:
+    """wait sleeps for its duration and passes its input on."""
+    doc = workflow(node("start", "manual_trigger"), node("w", "wait", config={"duration": 10, "unit": "milliseconds"}))
+    execution = run_workflow(doc, {"k": 1})
+    assert execution.node("w").output["k"] == 1
+    assert (execution.node("w").duration or 0) >= 9
