@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 
 def node(id: str, type: str = "noop", **fields: Any) -> dict[str, Any]:
     """A node document; ``name`` defaults to the id."""
-    return {"id": id, "type": type, "name": fields.pop("name", id), "config": fields.pop("config", {}), **fields}
+    return {
+        "id": id,
+        "type": type,
+        "name": fields.pop("name", id),
+        "config": fields.pop("config", {}),
+        **fields,
+    }
 
 
 def conn(source: str, target: str, **fields: Any) -> dict[str, Any]:
@@ -20,8 +27,14 @@ def workflow(
 ) -> dict[str, Any]:
     """A workflow document; ``connections`` default to a chain in node order."""
     if connections is None:
-        connections = [conn(a["id"], b["id"]) for a, b in zip(nodes, nodes[1:], strict=False)]
-    return {"id": extra.pop("id", "wf-test"), "name": extra.pop("name", "Test"), "nodes": list(nodes), "connections": connections, **extra}
+        connections = [conn(a["id"], b["id"]) for a, b in itertools.pairwise(nodes)]
+    return {
+        "id": extra.pop("id", "wf-test"),
+        "name": extra.pop("name", "Test"),
+        "nodes": list(nodes),
+        "connections": connections,
+        **extra,
+    }
 
 
 def chain(*types_or_nodes: str | dict[str, Any], **extra: Any) -> dict[str, Any]:

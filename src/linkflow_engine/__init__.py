@@ -1,8 +1,8 @@
 """linkflow-engine: an embeddable workflow engine that runs LinkFlow workflows in-process.
 
-    >>> from linkflow_engine import run_workflow
-    >>> execution = run_workflow(document, input_data={"name": "Ada"})
-    >>> execution.status, execution.outputs
+>>> from linkflow_engine import run_workflow
+>>> execution = run_workflow(document, input_data={"name": "Ada"})
+>>> execution.status, execution.outputs
 """
 
 from __future__ import annotations

@@ -183,7 +183,7 @@ class ExecutionNotFoundError(LinkflowError):
 
 
 class ExecutionConflictError(LinkflowError):
-    """The action is not allowed in the current status (cancel a finished run, retry a running one)."""
+    """The status does not allow the action (cancel a finished run, retry a running one)."""
 
     code: ClassVar[str] = "CONFLICT"
 

@@ -1,9 +1,9 @@
 """Helpers for testing workflows and node types.
 
-    async with Engine(registry=my_registry) as engine:
-        with capture_events(engine) as events:
-            execution = await engine.execute(document)
-        assert events.types()[0] == "execution.started"
+async with Engine(registry=my_registry) as engine:
+    with capture_events(engine) as events:
+        execution = await engine.execute(document)
+    assert events.types()[0] == "execution.started"
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 import anyio
-from builders import chain, node
 
+from builders import chain, node
 from linkflow_engine import Engine, Event, ExecutionStatus
 from linkflow_engine.testing import capture_events
 
@@ -86,5 +86,5 @@ async def test_unknown_event_type_in_a_filter_is_rejected() -> None:
     import pytest
 
     async with Engine() as engine:
-        with pytest.raises(ValueError, match="node.finished"):
+        with pytest.raises(ValueError, match=r"node\.finished"):
             engine.subscribe(print, types=["node.finished"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from builders import chain, conn, node, workflow
-
 from linkflow_engine import ExecutionStatus, NodeContext, NodeRegistry, NodeStatus, run_workflow
 
 
@@ -20,9 +19,21 @@ def test_hello_world_returns_the_spec_execution_object() -> None:
     assert execution.status is ExecutionStatus.COMPLETED
     record = execution.to_dict()
     for field in (
-        "id", "workflowId", "workflowName", "status", "mode", "startedAt", "finishedAt",
-        "duration", "nodeExecutions", "error", "retryCount", "triggeredBy", "outputs",
-        "nodeCount", "logs",
+        "id",
+        "workflowId",
+        "workflowName",
+        "status",
+        "mode",
+        "startedAt",
+        "finishedAt",
+        "duration",
+        "nodeExecutions",
+        "error",
+        "retryCount",
+        "triggeredBy",
+        "outputs",
+        "nodeCount",
+        "logs",
     ):
         assert field in record
     assert record["status"] == "completed"
@@ -31,7 +42,16 @@ def test_hello_world_returns_the_spec_execution_object() -> None:
     assert record["nodeCount"] == 2
     assert record["outputs"]["greet"]["greeting"] == "Hello Ada"
     first = record["nodeExecutions"][0]
-    assert set(first) >= {"nodeId", "nodeName", "status", "startedAt", "finishedAt", "input", "output", "error"}
+    assert set(first) >= {
+        "nodeId",
+        "nodeName",
+        "status",
+        "startedAt",
+        "finishedAt",
+        "input",
+        "output",
+        "error",
+    }
     assert first["startedAt"].endswith("Z")
     assert record["logs"][0]["message"] == "Execution started"
     assert record["logs"][0]["nodeId"] is None
@@ -113,8 +133,11 @@ def test_if_routes_and_skip_propagates() -> None:
     )
     execution = run_workflow(doc, {"n": 10})
     assert statuses(execution) == {
-        "start": "completed", "check": "completed", "big": "completed",
-        "small": "skipped", "after_small": "skipped",
+        "start": "completed",
+        "check": "completed",
+        "big": "completed",
+        "small": "skipped",
+        "after_small": "skipped",
     }
     assert execution.node("small").input is None
     assert set(execution.outputs) == {"big"}
@@ -202,7 +225,17 @@ def test_node_reference_reads_an_earlier_output() -> None:
     """$node["Name"].data reads any completed node's output."""
     doc = chain(
         node("fetch", "set", name="Fetch", config={"values": {"user": {"id": 7}}}),
-        node("use", "set", config={"values": {"uid": "{{ $node['Fetch'].data.user.id }}", "same": "{{ $node.Fetch.data.user.id }}"}, "keepOnlySet": True}),
+        node(
+            "use",
+            "set",
+            config={
+                "values": {
+                    "uid": "{{ $node['Fetch'].data.user.id }}",
+                    "same": "{{ $node.Fetch.data.user.id }}",
+                },
+                "keepOnlySet": True,
+            },
+        ),
     )
     execution = run_workflow(doc)
     assert execution.node("use").output == {"uid": 7, "same": 7}
@@ -228,7 +261,11 @@ def test_context_variables_resolve() -> None:
     )
     execution = run_workflow(doc, env={"GREETING": "hi"}, variables={"answer": 42})
     assert execution.node("vars").output == {
-        "id": execution.id, "wf": "Test", "mode": "manual", "home": "hi", "v": 42,
+        "id": execution.id,
+        "wf": "Test",
+        "mode": "manual",
+        "home": "hi",
+        "v": 42,
     }
 
 
@@ -247,7 +284,12 @@ def test_start_node_id_starts_there_with_input_data() -> None:
     """startNodeId runs that node with inputData and what is downstream of it only."""
     doc = chain("noop", "noop", "noop")
     execution = run_workflow(doc, {"x": 1}, start_node_id="n2")
-    assert statuses(execution) == {"n2": "completed", "n3": "completed", "start": "skipped", "n1": "skipped"}
+    assert statuses(execution) == {
+        "n2": "completed",
+        "n3": "completed",
+        "start": "skipped",
+        "n1": "skipped",
+    }
     assert execution.node("n2").input == {"x": 1}
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio
 import pytest
-from builders import chain, conn, node, workflow
 
+from builders import chain, conn, node, workflow
 from linkflow_engine import (
     Engine,
     ExecutionConflictError,
@@ -49,9 +49,13 @@ def test_node_error_becomes_the_execution_error_with_its_code_and_details() -> N
     """A NodeError's code and details reach the execution's error object."""
 
     async def fail(ctx: NodeContext) -> Any:
-        raise NodeError("HTTP request failed: 404 Not Found", code="HTTP_ERROR", details={"statusCode": 404})
+        raise NodeError(
+            "HTTP request failed: 404 Not Found", code="HTTP_ERROR", details={"statusCode": 404}
+        )
 
-    execution = run_workflow(chain(node("fetch", "fail", name="Fetch Data")), registry=registry_with(fail=fail))
+    execution = run_workflow(
+        chain(node("fetch", "fail", name="Fetch Data")), registry=registry_with(fail=fail)
+    )
     assert execution.status is ExecutionStatus.FAILED
     assert execution.to_dict()["error"] == {
         "message": "HTTP request failed: 404 Not Found",
@@ -117,7 +121,9 @@ def test_settings_error_handling_retry_applies_to_every_node() -> None:
     """settings.errorHandling == "retry" retries nodes without retryOnFail."""
     flaky = Flaky(failures=1)
     doc = chain(node("f", "flaky", maxRetries=1, retryDelay=1), settings={"errorHandling": "retry"})
-    assert run_workflow(doc, registry=registry_with(flaky=flaky)).status is ExecutionStatus.COMPLETED
+    assert (
+        run_workflow(doc, registry=registry_with(flaky=flaky)).status is ExecutionStatus.COMPLETED
+    )
 
 
 def test_credential_errors_are_not_retried() -> None:
@@ -173,7 +179,7 @@ def test_on_error_error_output_routes_to_the_error_port() -> None:
 
 
 def test_on_error_stop_cancels_running_nodes_and_leaves_the_rest_pending() -> None:
-    """stop: the failure ends the run; a concurrently running node is CANCELLED; later ones stay pending."""
+    """stop: the failure ends the run, a running node is CANCELLED, later ones stay pending."""
 
     async def fail(ctx: NodeContext) -> Any:
         await anyio.sleep(0.05)
@@ -207,7 +213,9 @@ def test_node_timeout_interrupts_an_awaiting_handler() -> None:
         await anyio.sleep(10)
 
     started = time.monotonic()
-    execution = run_workflow(chain(node("s", "slow", timeout=50)), registry=registry_with(slow=slow))
+    execution = run_workflow(
+        chain(node("s", "slow", timeout=50)), registry=registry_with(slow=slow)
+    )
     assert time.monotonic() - started < 5
     assert execution.error is not None and execution.error.code == "TIMEOUT"
 
@@ -237,7 +245,9 @@ def test_stuck_sync_handler_is_abandoned_on_timeout() -> None:
         return {"late": True}
 
     started = time.monotonic()
-    execution = run_workflow(chain(node("s", "stuck", timeout=50)), registry=registry_with(stuck=stuck))
+    execution = run_workflow(
+        chain(node("s", "stuck", timeout=50)), registry=registry_with(stuck=stuck)
+    )
     release.set()
     assert time.monotonic() - started < 4
     assert execution.node("s").error is not None
@@ -268,17 +278,15 @@ async def test_cancel_interrupts_a_running_execution() -> None:
         await anyio.sleep(30)
 
     async with Engine(registry=registry_with(slow=slow)) as engine:
+        ended = anyio.Event()
+        engine.subscribe(lambda event: ended.set(), types=["execution.cancelled"], inline=True)
         execution = await engine.execute(chain(node("s", "slow"), "noop"), wait=False)
         await started.wait()
-        before = time.monotonic()
         cancelled = await engine.cancel(execution.id)
         assert cancelled.status is ExecutionStatus.CANCELLED
         assert cancelled.cancelled_at is not None
-        with anyio.fail_after(2):
-            while execution.node("s").status is NodeStatus.RUNNING:
-                await anyio.sleep(0.001)
-        interrupted_after = time.monotonic() - before
-    assert interrupted_after < 1.0
+        with anyio.fail_after(5):  # liveness only: the node sleeps for 30 s
+            await ended.wait()
     assert execution.status is ExecutionStatus.CANCELLED
     assert execution.node("s").error is not None
     assert execution.node("s").error.code == "CANCELLED"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from builders import conn, node, workflow
 
+from builders import conn, node, workflow
 from linkflow_engine import ExecutionStatus, NodeContext, NodeRegistry, NodeStatus, run_workflow
 
 
@@ -68,7 +68,11 @@ def test_parallel_loop_gives_results_in_item_order() -> None:
         node("each", "loop", config={"items": [0, 1, 2], "parallel": True}),
         node("body", "slow_echo"),
         node("after", "noop"),
-        connections=[conn("start", "each"), conn("each", "body", sourcePort="loop"), conn("each", "after", sourcePort="done")],
+        connections=[
+            conn("start", "each"),
+            conn("each", "body", sourcePort="loop"),
+            conn("each", "after", sourcePort="done"),
+        ],
     )
     execution = run_workflow(doc, registry=registry)
     assert execution.node("after").output == [0, 10, 20]
@@ -80,9 +84,15 @@ def test_loop_batches() -> None:
     doc = workflow(
         node("start", "manual_trigger"),
         node("each", "loop", config={"items": [1, 2, 3, 4, 5], "batchSize": 2}),
-        node("count", "set", config={"values": {"size": "{{ $item.length }}"}, "keepOnlySet": True}),
+        node(
+            "count", "set", config={"values": {"size": "{{ $item.length }}"}, "keepOnlySet": True}
+        ),
         node("after", "noop"),
-        connections=[conn("start", "each"), conn("each", "count", sourcePort="loop"), conn("each", "after", sourcePort="done")],
+        connections=[
+            conn("start", "each"),
+            conn("each", "count", sourcePort="loop"),
+            conn("each", "after", sourcePort="done"),
+        ],
     )
     assert run_workflow(doc).node("after").output == [{"size": 2}, {"size": 2}, {"size": 1}]
 
@@ -107,7 +117,10 @@ def test_skipped_loop_skips_its_body() -> None:
 
 def test_split_in_batches_outputs_the_batches() -> None:
     """split_in_batches outputs the array cut into batches."""
-    doc = workflow(node("start", "manual_trigger"), node("split", "split_in_batches", config={"items": "{{ $input.v }}", "batchSize": 2}))
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("split", "split_in_batches", config={"items": "{{ $input.v }}", "batchSize": 2}),
+    )
     assert run_workflow(doc, {"v": [1, 2, 3]}).node("split").output == [[1, 2], [3]]
 
 
@@ -145,7 +158,12 @@ def test_merge_choose_branch_without_waiting_takes_the_first_to_finish() -> None
         node("slow", "delay", config={"seconds": 0.2}),
         node("fast", "delay", config={"seconds": 0.0}),
         node("m", "merge", config={"mode": "chooseBranch", "waitForAll": False}),
-        connections=[conn("start", "slow"), conn("start", "fast"), conn("slow", "m"), conn("fast", "m")],
+        connections=[
+            conn("start", "slow"),
+            conn("start", "fast"),
+            conn("slow", "m"),
+            conn("fast", "m"),
+        ],
     )
     execution = run_workflow(doc, registry=registry)
     assert execution.node("m").output == {"from": "fast"}
@@ -178,7 +196,10 @@ def test_max_concurrency_bounds_parallel_nodes() -> None:
 
 def test_wait_node_waits_then_passes_input() -> None:
     """wait sleeps for its duration and passes its input on."""
-    doc = workflow(node("start", "manual_trigger"), node("w", "wait", config={"duration": 10, "unit": "milliseconds"}))
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("w", "wait", config={"duration": 10, "unit": "milliseconds"}),
+    )
     execution = run_workflow(doc, {"k": 1})
     assert execution.node("w").output["k"] == 1
     assert (execution.node("w").duration or 0) >= 9

@@ -29,6 +29,10 @@ Ports = tuple[str, ...] | Callable[[Mapping[str, Any]], tuple[str, ...]]
 ENTRY_POINT_GROUP = "linkflow_engine.nodes"
 
 
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def _ports(value: Iterable[str] | Callable[[Mapping[str, Any]], tuple[str, ...]]) -> Ports:
     return value if callable(value) else tuple(value)
 
@@ -52,9 +56,9 @@ class NodeType:
     type: str
     handler: Handler = attrs.field(repr=False)
     config_schema: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
-    inputs: tuple[str, ...] = attrs.field(default=("input",), converter=tuple)
+    inputs: tuple[str, ...] = attrs.field(default=("input",), converter=_names)
     outputs: Ports = attrs.field(default=("output",), converter=_ports)
-    branch_ports: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    branch_ports: tuple[str, ...] = attrs.field(default=(), converter=_names)
     accepts_many_inputs: bool = False
     wait_for_all: Callable[[Mapping[str, Any]], bool] | None = attrs.field(default=None, repr=False)
     category: str = "custom"

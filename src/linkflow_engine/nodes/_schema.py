@@ -40,7 +40,10 @@ def _validator_class() -> type[Validator]:
     keyword_checks = {
         keyword: _tolerant_keyword(base.VALIDATORS[keyword]) for keyword in _STRING_KEYWORDS
     }
-    return validators.extend(base, validators=keyword_checks, type_checker=checker)
+    extended: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        base, validators=keyword_checks, type_checker=checker
+    )
+    return extended
 
 
 def _tolerant_type(checker: Any, name: str) -> Any:
@@ -71,7 +74,9 @@ def check_schema(type_name: str, schema: Mapping[str, Any]) -> None:
     try:
         jsonschema.Draft202012Validator.check_schema(dict(schema))
     except jsonschema.SchemaError as exc:
-        raise ValueError(f"config_schema of node type {type_name!r} is invalid: {exc.message}") from None
+        raise ValueError(
+            f"config_schema of node type {type_name!r} is invalid: {exc.message}"
+        ) from None
 
 
 def config_problems(node_type: NodeType, config: Mapping[str, Any]) -> list[tuple[str, str]]:

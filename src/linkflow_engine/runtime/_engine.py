@@ -149,7 +149,13 @@ class Engine:
         execution = self._new_execution(checked, input_data, mode, triggered_by)
         execution.options = {"startNodeId": start_node_id, "runPartial": run_partial}
         await self.storage.create_execution(execution)
-        run = ExecutionRun(self._services, execution, plan_for(checked, self.registry), starts=starts, reused=reused)
+        run = ExecutionRun(
+            self._services,
+            execution,
+            plan_for(checked, self.registry),
+            starts=starts,
+            reused=reused,
+        )
         if wait:
             return await self._run(run)
         self._require_running().start_soon(self._run, run)
@@ -198,10 +204,16 @@ class Engine:
         if not triggers:
             return [(node_id, input_data) for node_id in graph.roots()]
         manual = [n for n in triggers if n.type == "manual_trigger"]
-        chosen = manual[0] if manual and mode in (ExecutionMode.MANUAL, ExecutionMode.API) else triggers[0]
+        chosen = (
+            manual[0]
+            if manual and mode in (ExecutionMode.MANUAL, ExecutionMode.API)
+            else triggers[0]
+        )
         return [(chosen.id, input_data)]
 
-    async def _reused_nodes(self, workflow: Workflow, start_node_id: str | None) -> list[NodeExecution]:
+    async def _reused_nodes(
+        self, workflow: Workflow, start_node_id: str | None
+    ) -> list[NodeExecution]:
         if start_node_id is None:
             raise WorkflowValidationError(
                 [{"field": "startNodeId", "message": "runPartial needs a startNodeId"}]

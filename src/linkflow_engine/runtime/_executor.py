@@ -158,7 +158,6 @@ class ExecutionRun:
         return settled
 
     async def _finish(self, timed_out: bool) -> None:
-        execution = self.execution
         now = self.services.clock()
         self._record_pending()
         if timed_out and self.failure is None:
@@ -206,17 +205,24 @@ class ExecutionRun:
             self.log(None, "info", "Execution completed", {"duration": execution.duration})
             self.publish(
                 ExecutionCompleted,
-                {"status": "completed", "outputs": execution.outputs, "duration": execution.duration},
+                {
+                    "status": "completed",
+                    "outputs": execution.outputs,
+                    "duration": execution.duration,
+                },
             )
         elif status is ExecutionStatus.CANCELLED:
             self.log(None, "warning", "Execution cancelled", {})
-            self.publish(ExecutionCancelled, {"status": "cancelled", "duration": execution.duration})
+            self.publish(
+                ExecutionCancelled, {"status": "cancelled", "duration": execution.duration}
+            )
         else:
             error = execution.error.to_dict() if execution.error else None
             message = execution.error.message if execution.error else "unknown error"
             self.log(None, "error", f"Execution failed: {message}", {})
             self.publish(
-                ExecutionFailed, {"status": "failed", "error": error, "duration": execution.duration}
+                ExecutionFailed,
+                {"status": "failed", "error": error, "duration": execution.duration},
             )
 
     def _record_pending(self) -> None:
@@ -227,7 +233,9 @@ class ExecutionRun:
 
     # -- one node --------------------------------------------------------------------------
 
-    async def run_node(self, walk: Walk, node_id: str, arrivals: list[Arrival]) -> dict[str, Any] | None:
+    async def run_node(
+        self, walk: Walk, node_id: str, arrivals: list[Arrival]
+    ) -> dict[str, Any] | None:
         """Run one node; returns what it emitted by port (None when it emitted nothing)."""
         node = self.plan.graph.nodes[node_id]
         node_type = self.plan.types[node_id]
@@ -253,14 +261,16 @@ class ExecutionRun:
         await self._persist(record)
         self.publish(NodeStarted, {"nodeId": node.id, "nodeName": node.name})
         if node.pinned_data is not None and self.execution.mode.value == "manual":
-            return await self._node_completed(walk, node, record, {self.plan.default_port[node_id]: node.pinned_data})
+            return await self._node_completed(
+                walk, node, record, {self.plan.default_port[node_id]: node.pinned_data}
+            )
         try:
             emitted = await self._attempts(walk, node, record, value, inputs)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._node_interrupted(node, record)
             raise
-        except Exception as error:  # noqa: BLE001 - any handler failure becomes a node error
+        except Exception as error:
             return await self._node_failed(walk, node, record, error)
         return await self._node_completed(walk, node, record, emitted)
 
@@ -292,7 +302,12 @@ class ExecutionRun:
                 if not policy.should_retry(error, code, attempt):
                     raise
                 wait = policy.wait_before(attempt, error)
-                self.log(node, "warning", f"Attempt {attempt} failed: {error}; retrying in {wait:.2f}s", {"code": code})
+                self.log(
+                    node,
+                    "warning",
+                    f"Attempt {attempt} failed: {error}; retrying in {wait:.2f}s",
+                    {"code": code},
+                )
                 await self.services.sleep(wait)
 
     async def _call(self, node: Node, ctx: NodeContext) -> dict[str, Any]:
@@ -311,7 +326,9 @@ class ExecutionRun:
         return emitted if emitted is not None else {self.plan.default_port[node.id]: result}
 
     @staticmethod
-    async def _invoke(handler: Callable[[NodeContext], Any], is_async: bool, ctx: NodeContext) -> Any:
+    async def _invoke(
+        handler: Callable[[NodeContext], Any], is_async: bool, ctx: NodeContext
+    ) -> Any:
         if is_async:
             return await handler(ctx)
         return await anyio.to_thread.run_sync(handler, ctx, abandon_on_cancel=True)
@@ -346,7 +363,13 @@ class ExecutionRun:
         await self._persist(record)
         self.publish(
             NodeCompleted,
-            {"nodeId": node.id, "nodeName": node.name, "port": port, "output": output, "duration": record.duration},
+            {
+                "nodeId": node.id,
+                "nodeName": node.name,
+                "port": port,
+                "output": output,
+                "duration": record.duration,
+            },
         )
         return emitted
 
@@ -357,9 +380,13 @@ class ExecutionRun:
         record.status = NodeStatus.FAILED
         record.error = failure
         record.finished_at = self.services.clock()
-        self.log(node, "error", f"Node {node.name!r} failed: {failure.message}", {"code": failure.code})
+        self.log(
+            node, "error", f"Node {node.name!r} failed: {failure.message}", {"code": failure.code}
+        )
         await self._persist(record)
-        self.publish(NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": failure.to_dict()})
+        self.publish(
+            NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": failure.to_dict()}
+        )
         on_error = node.on_error or self.workflow.settings.error_handling
         if on_error == "continue":
             record.output = {"error": failure.to_dict()}
@@ -378,16 +405,22 @@ class ExecutionRun:
             code = "TIMEOUT" if anyio.current_time() >= self._deadline else "CANCELLED"
         reason = "the execution timed out" if code == "TIMEOUT" else "the execution was stopped"
         record.status = NodeStatus.FAILED
-        record.error = ExecutionError(message=f"interrupted: {reason}", code=code, node_id=node.id, node_name=node.name)
+        record.error = ExecutionError(
+            message=f"interrupted: {reason}", code=code, node_id=node.id, node_name=node.name
+        )
         record.finished_at = self.services.clock()
         await self._persist(record)
-        self.publish(NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": record.error.to_dict()})
+        self.publish(
+            NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": record.error.to_dict()}
+        )
 
     # -- records, logs, events -------------------------------------------------------------
 
     def _new_record(self, node: Node, iteration: int | None) -> NodeExecution:
         runs = self.execution.node_executions
-        record = NodeExecution(node_id=node.id, node_name=node.name, sequence=len(runs), iteration=iteration)
+        record = NodeExecution(
+            node_id=node.id, node_name=node.name, sequence=len(runs), iteration=iteration
+        )
         runs.append(record)
         return record
 
@@ -467,7 +500,14 @@ class ExecutionRun:
                 "$last": index == len(items) - 1,
             }
             starts = [(conn.target, items[index]) for conn in body.entries]
-            walk = Walk(self, scope=body.nodes, starts=starts, iteration=index, variables=variables, parent=parent)
+            walk = Walk(
+                self,
+                scope=body.nodes,
+                starts=starts,
+                iteration=index,
+                variables=variables,
+                parent=parent,
+            )
             await walk.run_to_end()
             results[index] = walk.result()
 
@@ -481,7 +521,9 @@ class ExecutionRun:
                 await one(index)
         return results
 
-    def condition_holds(self, walk: Walk, conn: Connection, condition: Template | Expression, value: Any) -> bool:
+    def condition_holds(
+        self, walk: Walk, conn: Connection, condition: Template | Expression, value: Any
+    ) -> bool:
         scope = dict(self._scope_base)
         scope["$output"] = scope["$json"] = value
         scope["$node"] = NodeOutputs(walk.named)
@@ -527,4 +569,3 @@ def _error_of(node: Node, error: BaseException) -> ExecutionError:
         node_name=node.name,
         details={"type": type(error).__name__},
     )
-

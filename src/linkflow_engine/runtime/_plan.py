@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
-from ..expressions import CompiledValue, Expression, Template, compile_expression, compile_template, compile_value
+from ..expressions import (
+    CompiledValue,
+    Expression,
+    Template,
+    compile_expression,
+    compile_template,
+    compile_value,
+)
 from ..graph import Connection, Node, Workflow, WorkflowGraph, canonical_port
 from ..nodes import NodeRegistry, NodeType
 
@@ -102,13 +108,17 @@ def _branch_bodies(graph: WorkflowGraph, types: Mapping[str, NodeType]) -> list[
     bodies = []
     for node_id, node_type in types.items():
         for port in node_type.branch_ports:
-            entries = tuple(c for c in graph.outgoing[node_id] if canonical_port(c.source_port) == port)
+            entries = tuple(
+                c for c in graph.outgoing[node_id] if canonical_port(c.source_port) == port
+            )
             nodes = _body_nodes(graph, node_id, entries)
             bodies.append(Body(owner=node_id, port=port, nodes=nodes, entries=entries))
     return bodies
 
 
-def _body_nodes(graph: WorkflowGraph, owner: str, entries: tuple[Connection, ...]) -> frozenset[str]:
+def _body_nodes(
+    graph: WorkflowGraph, owner: str, entries: tuple[Connection, ...]
+) -> frozenset[str]:
     """Nodes reachable through ``entries`` and only through them: a node with any input from
     outside the body (or from the owner on another port) belongs to the flow after the loop."""
     body = set(graph.reachable_from(c.target for c in entries))
@@ -133,4 +143,3 @@ def _owners(bodies: list[Body]) -> dict[str, Body]:
         for node_id in body.nodes:
             owners[node_id] = body
     return owners
-

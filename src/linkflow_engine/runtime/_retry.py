@@ -38,8 +38,8 @@ class RetryPolicy:
     def wait_before(self, attempt: int, error: BaseException | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` is 1-based)."""
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
-            return min(max(0.0, error.retry_after), MAX_DELAY)
-        base = self.delay * 2 ** (attempt - 1)
+            return min(max(0.0, float(error.retry_after)), MAX_DELAY)
+        base: float = self.delay * 2.0 ** (attempt - 1)
         return min(base * random.uniform(0.75, 1.25), MAX_DELAY)
 
 

@@ -48,7 +48,11 @@ def base_scope(run: ExecutionRun, services: RunServices) -> dict[str, Any]:
             "triggeredBy": execution.triggered_by,
             "retryCount": execution.retry_count,
         },
-        "$workflow": {"id": workflow.id, "name": workflow.name, "active": workflow.status == "active"},
+        "$workflow": {
+            "id": workflow.id,
+            "name": workflow.name,
+            "active": workflow.status == "active",
+        },
         "$env": services.env,
         "$vars": services.variables,
         "$credentials": {},

@@ -68,7 +68,9 @@ class Walk:
 
     # -- set-up ----------------------------------------------------------------------------
 
-    def _prepare(self, starts: list[tuple[str, Any]], settled: Mapping[str, dict[str, Any]]) -> None:
+    def _prepare(
+        self, starts: list[tuple[str, Any]], settled: Mapping[str, dict[str, Any]]
+    ) -> None:
         start_ids = {node_id for node_id, _ in starts}
         live = self.plan.graph.reachable_from([*start_ids, *settled]) & self.scope
         for node_id in live - start_ids - settled.keys():

@@ -161,9 +161,7 @@ class Storage(Protocol):
         """Keep wire-form events (each has ``sequence``) for replay to late subscribers."""
         ...
 
-    async def list_events(
-        self, execution_id: str, *, after_sequence: int = 0
-    ) -> list[StoredEvent]:
+    async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
         """Events of the execution with a sequence greater than ``after_sequence``, in order."""
         ...
 

@@ -162,7 +162,9 @@ class MemoryStorage:
 
     async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
         kept = self._events.setdefault(execution_id, [])
-        kept.extend(StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e) for e in events)
+        kept.extend(
+            StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e) for e in events
+        )
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
         return [e for e in self._events.get(execution_id, []) if e.sequence > after_sequence]
@@ -175,7 +177,11 @@ class MemoryStorage:
         runs = [e for e in self._executions.values() if e.workflow_id == workflow_id]
         for execution in sorted(runs, key=lambda e: e.created_at, reverse=True):
             for run in reversed(execution.node_executions):
-                if run.node_id in wanted and run.node_id not in found and run.status is NodeStatus.COMPLETED:
+                if (
+                    run.node_id in wanted
+                    and run.node_id not in found
+                    and run.status is NodeStatus.COMPLETED
+                ):
                     source = run.source_execution_id if run.reused else execution.id
                     found[run.node_id] = attrs.evolve(run, source_execution_id=source)
         return found
@@ -189,7 +195,9 @@ class MemoryStorage:
         if current is not None and current.owner != owner and current.expires_at > now:
             return None
         self._fences += 1
-        lease = Lease(execution_id=execution_id, owner=owner, fence=self._fences, expires_at=now + ttl)
+        lease = Lease(
+            execution_id=execution_id, owner=owner, fence=self._fences, expires_at=now + ttl
+        )
         self._leases[execution_id] = lease
         return lease
 
@@ -226,6 +234,10 @@ def _matches(execution: Execution, query: ExecutionQuery) -> bool:
         (query.workflow_id is None or execution.workflow_id == query.workflow_id)
         and (query.status is None or execution.status == query.status)
         and (query.mode is None or execution.mode == query.mode)
-        and (query.started_after is None or (started is not None and started >= query.started_after))
-        and (query.started_before is None or (started is not None and started < query.started_before))
+        and (
+            query.started_after is None or (started is not None and started >= query.started_after)
+        )
+        and (
+            query.started_before is None or (started is not None and started < query.started_before)
+        )
     )

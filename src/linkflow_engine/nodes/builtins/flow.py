@@ -66,7 +66,11 @@ async def switch(ctx: NodeContext) -> None:
     for index, rule in enumerate(config.get("rules") or []):
         if not isinstance(rule, Mapping):
             raise NodeError(f"config.rules[{index}] must be an object")
-        matched = truthy(rule["condition"]) if "condition" in rule else _loose_equal(value, rule.get("value"))
+        matched = (
+            truthy(rule["condition"])
+            if "condition" in rule
+            else _loose_equal(value, rule.get("value"))
+        )
         if matched:
             ctx.emit(_rule_port(rule, index), ctx.input)
             return
@@ -83,7 +87,11 @@ async def switch(ctx: NodeContext) -> None:
 
 def _items(ctx: NodeContext) -> list[Any]:
     items = ctx.config.get("items", ctx.input)
-    if isinstance(items, Mapping) and "items" not in ctx.config and isinstance(items.get("items"), list):
+    if (
+        isinstance(items, Mapping)
+        and "items" not in ctx.config
+        and isinstance(items.get("items"), list)
+    ):
         items = items["items"]
     if not isinstance(items, list):
         raise NodeError(

@@ -74,7 +74,11 @@ async def error_trigger(ctx: NodeContext) -> dict[str, Any]:
             "timestamp": error.get("timestamp") or _now(),
             **{k: v for k, v in error.items() if k not in ("message", "nodeId", "timestamp")},
         },
-        "execution": {"id": execution.get("id"), "workflowId": execution.get("workflowId"), **execution},
+        "execution": {
+            "id": execution.get("id"),
+            "workflowId": execution.get("workflowId"),
+            **execution,
+        },
     }
 
 
