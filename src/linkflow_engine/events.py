@@ -182,6 +182,9 @@ class Subscription:
 class EventBroker:
     """What carries events from executions to subscribers (protocol; see LocalEventBroker)."""
 
+    idle: bool = True
+    """True while nobody subscribes: the executor then builds no event at all."""
+
     def subscribe(
         self,
         callback: Callback,
@@ -239,6 +242,7 @@ class LocalEventBroker(EventBroker):
     ) -> Subscription:
         sub = Subscription(callback, _type_names(types), execution_id, self, inline)
         self._subscriptions.append(sub)
+        self.idle = False
         if self._task_group is not None and not inline:
             self._start_delivery(sub)
         return sub
@@ -246,6 +250,7 @@ class LocalEventBroker(EventBroker):
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
+        self.idle = not self._subscriptions
         if sub._send is not None:
             sub._send.close()
             sub._send = None

@@ -39,6 +39,8 @@ class NodeServices(Protocol):
 
     def evaluate(self, expression: str, scope: Mapping[str, Any]) -> Any: ...
 
+    def scope_for(self, frame: Any, node: Node, value: Any) -> Mapping[str, Any]: ...
+
     async def run_branch(
         self, frame: Any, node: Node, port: str, items: Sequence[Any], *, parallel: bool
     ) -> list[Any]: ...
@@ -77,7 +79,7 @@ class NodeContext:
         execution: ExecutionInfo,
         static_data: dict[str, Any],
         services: NodeServices,
-        scope: Mapping[str, Any],
+        scope: Mapping[str, Any] | None = None,
         frame: Any = None,
     ) -> None:
         self.node = node
@@ -130,6 +132,8 @@ class NodeContext:
     def evaluate(self, expression: str, **variables: Any) -> Any:
         """Evaluate a bare expression (no braces) in this node's scope plus ``variables``
         (names without ``$`` are bound as written, e.g. ``item``)."""
+        if self._scope is None:
+            self._scope = self._services.scope_for(self._frame, self.node, self.input)
         scope = {**self._scope, **variables} if variables else self._scope
         return self._services.evaluate(expression, scope)
 

@@ -42,7 +42,7 @@ from ._records import (
     NodeExecution,
     NodeStatus,
 )
-from ._retry import RetryPolicy, error_code
+from ._retry import error_code
 from ._scope import NodeOutputs, base_scope
 from ._walk import Arrival, Walk, join_inputs
 
@@ -123,8 +123,7 @@ class ExecutionRun:
         self.publish(ExecutionStarted, {"status": "running", "mode": execution.mode.value})
         self.log(None, "info", "Execution started", {"mode": execution.mode.value})
         settled = self._record_reused()
-        main_scope = frozenset(self.plan.graph.nodes) - self.plan.owner_of.keys()
-        walk = Walk(self, scope=main_scope, starts=self._starts, settled=settled)
+        walk = Walk(self, scope=self.plan.main_nodes, starts=self._starts, settled=settled)
         timeout = self.workflow.settings.timeout
         with anyio.CancelScope() as scope:
             self._cancel_scope = scope
@@ -227,7 +226,7 @@ class ExecutionRun:
 
     def _record_pending(self) -> None:
         recorded = {r.node_id for r in self.execution.node_executions}
-        for node_id in self.plan.graph.topological_order():
+        for node_id in self.plan.order:
             if node_id not in recorded:
                 self._new_record(self.plan.graph.nodes[node_id], None)
 
@@ -245,7 +244,7 @@ class ExecutionRun:
                 node.name,
                 node_type.accepts_many_inputs,
                 arrivals,
-                self.plan.incoming(node_id),
+                self.plan.input_position,
                 self.plan.names,
             )
         except NodeError as error:
@@ -277,9 +276,16 @@ class ExecutionRun:
     async def _attempts(
         self, walk: Walk, node: Node, record: NodeExecution, value: Any, inputs: dict[str, Any]
     ) -> dict[str, Any]:
-        policy = RetryPolicy.for_node(node, self.workflow.settings)
-        scope = self._node_scope(walk, node, value)
-        config = self._resolve_config(node, scope)
+        policy = self.plan.policies[node.id]
+        compiled = self.plan.configs[node.id]
+        if compiled.has_expressions:
+            scope = self.scope_for(walk, node, value)
+            try:
+                config = compiled.resolve(scope, path="config")
+            except ExpressionError as error:
+                raise error.located(node_id=node.id) from None
+        else:
+            scope, config = None, node.config
         attempt = 0
         while True:
             attempt += 1
@@ -333,16 +339,9 @@ class ExecutionRun:
             return await handler(ctx)
         return await anyio.to_thread.run_sync(handler, ctx, abandon_on_cancel=True)
 
-    def _resolve_config(self, node: Node, scope: Mapping[str, Any]) -> Any:
-        compiled = self.plan.configs[node.id]
-        if not compiled.has_expressions:
-            return node.config
-        try:
-            return compiled.resolve(scope, path="config")
-        except ExpressionError as error:
-            raise error.located(node_id=node.id) from None
-
-    def _node_scope(self, walk: Walk, node: Node, value: Any) -> Mapping[str, Any]:
+    def scope_for(self, frame: Any, node: Node, value: Any) -> Mapping[str, Any]:
+        """The variables a node's expressions see (built only when a node has some)."""
+        walk: Walk = frame
         scope = dict(self._scope_base)
         scope["$input"] = scope["$json"] = value
         scope["$nodeId"] = node.id
@@ -431,7 +430,7 @@ class ExecutionRun:
         self.publish(NodeSkipped, {"nodeId": node.id, "nodeName": node.name})
         for (owner, _), body in self.plan.bodies.items():
             if owner == node_id:
-                for inner in self.plan.graph.topological_order():
+                for inner in self.plan.order:
                     if inner in body.nodes and self.plan.owner_of.get(inner) is body:
                         self.record_skipped(inner, iteration)
 
@@ -443,7 +442,7 @@ class ExecutionRun:
     def publish(self, event_class: type[Event], payload: dict[str, Any]) -> None:
         self._event_sequence += 1
         broker = self.services.broker
-        if not broker.has_subscribers(self.execution.id):
+        if broker.idle or not broker.has_subscribers(self.execution.id):
             return
         event = event_class(
             execution_id=self.execution.id,

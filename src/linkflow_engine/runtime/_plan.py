@@ -22,6 +22,7 @@ from ..expressions import (
 )
 from ..graph import Connection, Node, Workflow, WorkflowGraph, canonical_port
 from ..nodes import NodeRegistry, NodeType
+from ._retry import RetryPolicy
 
 __all__ = ["Body", "ExecutionPlan", "plan_for"]
 
@@ -49,6 +50,23 @@ class ExecutionPlan:
     bodies: Mapping[tuple[str, str], Body]
     owner_of: Mapping[str, Body]
     """For each node inside a branch body, the (innermost) body that runs it."""
+    input_position: Mapping[int, int]
+    """Position of each connection (by id()) among its target's inputs: the join order."""
+    waits_for_all: Mapping[str, bool]
+    """False for nodes that start on their first input (merge with waitForAll false)."""
+    main_nodes: frozenset[str]
+    """The nodes the main walk runs: all but those inside branch bodies."""
+    order: tuple[str, ...]
+    """Every node id in topological order (document order among equals)."""
+    policies: Mapping[str, RetryPolicy]
+    _reach: dict[frozenset[str], frozenset[str]] = attrs.field(factory=dict)
+
+    def reachable_from(self, node_ids: frozenset[str]) -> frozenset[str]:
+        """The nodes reachable from ``node_ids`` (inclusive), cached per start set."""
+        reach = self._reach.get(node_ids)
+        if reach is None:
+            reach = self._reach[node_ids] = self.graph.reachable_from(node_ids)
+        return reach
 
     def is_trigger(self, node_id: str) -> bool:
         return self.types[node_id].is_trigger
@@ -89,6 +107,15 @@ def _build(workflow: Workflow, registry: NodeRegistry) -> ExecutionPlan:
         },
         default_port={node.id: _first_port(types[node.id], node) for node in workflow.nodes},
         names={node.id: node.name for node in workflow.nodes},
+        input_position={
+            id(conn): index for conns in graph.incoming.values() for index, conn in enumerate(conns)
+        },
+        waits_for_all={node.id: _waits_for_all(types[node.id], node) for node in workflow.nodes},
+        main_nodes=frozenset(graph.nodes) - _owners(bodies).keys(),
+        order=tuple(graph.topological_order()),
+        policies={
+            node.id: RetryPolicy.for_node(node, workflow.settings) for node in workflow.nodes
+        },
         bodies={(b.owner, b.port): b for b in bodies},
         owner_of=_owners(bodies),
     )
@@ -97,6 +124,10 @@ def _build(workflow: Workflow, registry: NodeRegistry) -> ExecutionPlan:
 def _first_port(node_type: NodeType, node: Node) -> str:
     ports = node_type.output_ports(node.config)
     return ports[0] if ports else "output"
+
+
+def _waits_for_all(node_type: NodeType, node: Node) -> bool:
+    return node_type.wait_for_all is None or node_type.wait_for_all(node.config)
 
 
 def _compile_condition(text: str) -> Template | Expression:

@@ -13,7 +13,7 @@ chain therefore runs in one task, with no spawn and no thread hop.
 from __future__ import annotations
 
 from collections import ChainMap, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -72,13 +72,13 @@ class Walk:
         self, starts: list[tuple[str, Any]], settled: Mapping[str, dict[str, Any]]
     ) -> None:
         start_ids = {node_id for node_id, _ in starts}
-        live = self.plan.graph.reachable_from([*start_ids, *settled]) & self.scope
+        live = self.plan.reachable_from(frozenset([*start_ids, *settled])) & self.scope
         for node_id in live - start_ids - settled.keys():
             self._waiting[node_id] = sum(
                 1 for conn in self.plan.incoming(node_id) if self._counts(conn, live)
             )
         self._started.update(start_ids, settled.keys())
-        for node_id in self.plan.graph.topological_order():
+        for node_id in self.plan.order:
             if node_id in self.scope and node_id not in live and node_id not in self.plan.owner_of:
                 self.run.record_skipped(node_id, self.iteration)
         for node_id, emitted in settled.items():
@@ -135,7 +135,7 @@ class Walk:
             if value is not _NOTHING:
                 any_active = True
                 self._arrived.setdefault(target, []).append((conn, value))
-                if target not in self._started and not self._waits_for_all(target):
+                if target not in self._started and not self.plan.waits_for_all[target]:
                     self._start(target)
             self._waiting[target] -= 1
             if self._waiting[target] == 0 and target not in self._started:
@@ -161,12 +161,6 @@ class Walk:
         if condition is not None and not self.run.condition_holds(self, conn, condition, value):
             return _NOTHING
         return value
-
-    def _waits_for_all(self, node_id: str) -> bool:
-        wait_for_all = self.plan.types[node_id].wait_for_all
-        if wait_for_all is None:
-            return True
-        return wait_for_all(self.plan.graph.nodes[node_id].config)
 
     def _start(self, node_id: str) -> None:
         self._started.add(node_id)
@@ -196,7 +190,7 @@ def join_inputs(
     node_name: str,
     accepts_many: bool,
     arrivals: list[Arrival],
-    order: Sequence[Connection],
+    position: Mapping[int, int],
     names: Mapping[str, str],
 ) -> tuple[Any, dict[str, Any]]:
     """The ``$input`` and ``ctx.inputs`` of a node from what arrived.
@@ -207,7 +201,7 @@ def join_inputs(
     if len(arrivals) == 1:
         conn, value = arrivals[0]
         return value, ({names[conn.source]: value} if conn is not None else {})
-    ordered = sorted(arrivals, key=lambda a: order.index(a[0]) if a[0] is not None else -1)
+    ordered = sorted(arrivals, key=lambda a: position.get(id(a[0]), -1))
     inputs = {names[conn.source]: value for conn, value in ordered if conn is not None}
     if accepts_many:
         return [value for _, value in arrivals], inputs
