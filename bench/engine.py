@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import graphlib
+import itertools
 import time
 import tracemalloc
 from typing import Any
@@ -34,7 +35,7 @@ def chain_doc(n: int, node_type: str = "inc") -> dict[str, Any]:
     nodes = [{"id": "start", "type": "manual_trigger"}]
     nodes += [{"id": f"n{i}", "type": node_type} for i in range(n)]
     ids = [node["id"] for node in nodes]
-    connections = [{"source": a, "target": b} for a, b in zip(ids, ids[1:], strict=False)]
+    connections = [{"source": a, "target": b} for a, b in itertools.pairwise(ids)]
     return {"id": "wf-chain", "name": "chain", "nodes": nodes, "connections": connections}
 
 
@@ -147,7 +148,7 @@ async def cancel_latency(samples: int = 20) -> None:
             started = anyio.Event()
             ended = anyio.Event()
             sub = engine.subscribe(
-                lambda e: ended.set(), types=["execution.cancelled"], inline=True
+                lambda _, ended=ended: ended.set(), types=["execution.cancelled"], inline=True
             )
             execution = await engine.execute(chain_doc(1, "sleepy"), wait=False)
             await started.wait()
