@@ -128,7 +128,12 @@ class NodeRegistry:
         Registering a name twice raises ValueError unless ``replace=True``.
         """
         if handler is None:
-            return lambda fn: self.register(type, fn, replace=replace, **options) or fn
+
+            def decorator(fn: Handler) -> Handler:
+                self.register(type, fn, replace=replace, **options)
+                return fn
+
+            return decorator
         if type in self._types and not replace:
             raise ValueError(f"node type {type!r} is already registered")
         if options.get("config_schema") is not None:

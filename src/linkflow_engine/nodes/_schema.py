@@ -1,8 +1,8 @@
 """Checking a node's ``config`` against its type's JSON Schema.
 
-Config values may be ``{{ }}`` expressions whose type is only known at run time, so a string
-holding an expression satisfies any ``type`` and is exempt from the string-shaped keywords
-(``enum``, ``const``, ``pattern``, ``format``, lengths). Everything static is checked as written.
+Config values may be ``{{ }}`` expressions whose value is only known at run time, so a string
+holding an expression satisfies every keyword of the schema it meets (``type``, ``enum``,
+``minimum`` …). Everything static is checked as written.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from ._registry import NodeType
 
 __all__ = ["check_schema", "config_problems"]
-
-_STRING_KEYWORDS = ("enum", "const", "pattern", "format", "minLength", "maxLength")
 
 
 def _is_expression(value: Any) -> bool:
@@ -38,7 +36,7 @@ def _validator_class() -> type[Validator]:
         }
     )
     keyword_checks = {
-        keyword: _tolerant_keyword(base.VALIDATORS[keyword]) for keyword in _STRING_KEYWORDS
+        keyword: _tolerant_keyword(check) for keyword, check in base.VALIDATORS.items()
     }
     extended: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
         base, validators=keyword_checks, type_checker=checker
