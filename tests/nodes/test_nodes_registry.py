@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import chain, node
 
+from builders import chain, node
 from linkflow_engine import (
     NodeContext,
     NodeRegistry,
@@ -128,7 +128,7 @@ def test_connection_to_an_unknown_port_is_a_validation_detail() -> None:
 def test_load_entry_points_registers_plugins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Entry points in group linkflow_engine.nodes may be NodeTypes or register(registry) callables."""
+    """Entry points (group linkflow_engine.nodes) may be NodeTypes or register callables."""
     package = tmp_path / "my_plugin.py"
     package.write_text(
         textwrap.dedent(
