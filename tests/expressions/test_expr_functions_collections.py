@@ -144,3 +144,41 @@ def test_wrong_collection_arguments(evaluate, text, message):
     """Wrong argument types raise ExpressionError naming the function."""
     with pytest.raises(ExpressionError, match=message):
         evaluate(text)
+
+
+def test_filter_fast_path_keeps_loose_equality(evaluate):
+    """item.k == true keeps JavaScript's loose equality for every item type."""
+    rows = [{"k": True}, {"k": 1}, {"k": "1"}, {"k": False}, {"k": 0}, {}, {"k": None}]
+    assert evaluate('$filter($rows, "item.k == true")', {"$rows": rows}) == rows[:3]
+    assert evaluate('$filter($rows, "item.k == \'1\'")', {"$rows": rows}) == rows[:3]
+
+
+def test_filter_fast_path_on_non_dict_items(evaluate):
+    """Items that are strings, numbers or mappings go through the general rules."""
+    rows = ["abc", 5, [1], {"k": True}]
+    assert evaluate('$filter($rows, "item.k == true")', {"$rows": rows}) == [{"k": True}]
+    assert evaluate('$filter($rows, "item.length == 3")', {"$rows": rows}) == ["abc"]
+
+
+def test_filter_fast_path_error_names_the_item(evaluate):
+    """A null item fails with the predicate text and the item's index."""
+    with pytest.raises(ExpressionError, match="'k' of null.*for item 1"):
+        evaluate('$filter($rows, "item.k == true")', {"$rows": [{"k": True}, None]})
+
+
+@pytest.mark.parametrize(
+    ("predicate", "expected"),
+    [
+        ("item.n > 1", [2, 3]),
+        ("item.n >= 2 && item.n < 3", [2]),
+        ("!item.off", [1, 3]),
+        ("item.n === 2 || item.n === 3", [2, 3]),
+        ("item.n % 2 == 1", [1, 3]),
+        ("item.tag ?? false", [3]),
+    ],
+)
+def test_filter_predicate_shapes(evaluate, predicate, expected):
+    """Comparison, logical and unary predicates select the same items as JavaScript."""
+    rows = [{"n": 1}, {"n": 2, "off": True}, {"n": 3, "tag": "x"}]
+    result = evaluate(f'$filter($rows, "{predicate}")', {"$rows": rows})
+    assert [row["n"] for row in result] == expected

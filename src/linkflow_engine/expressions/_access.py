@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from linkflow_engine._exceptions import ExpressionError
 
-from ._code import Compiled, Evaluator, Scope, fold, located, property_error
+from ._code import Compiled, Evaluator, Kernel, Scope, fold, located, property_error
 from ._methods import METHOD_NAMES, call_method
 from ._semantics import UNDEFINED, Budget, get_property, to_string
 
@@ -40,12 +40,35 @@ def compile_postfix(compiler: _Compiler, node: Tree) -> Compiled:
             path.append((key.constant, to_string(key.constant), column, subject))
             continue
         if variable is not None and path:
-            current, path = Compiled(_path_getter(variable, path)), []
+            current, path = _path_node(variable, path), []
         variable = None
         current = _apply(compiler, kind, current, key, trailer, column, subject)
     if variable is not None and path:
-        current = Compiled(_path_getter(variable, path))
+        current = _path_node(variable, path)
     return current
+
+
+def _path_node(variable: str, path: list[PathStep]) -> Compiled:
+    if variable != "item":
+        return Compiled(_path_getter(variable, path))
+    single_key = path[0][0] if len(path) == 1 and isinstance(path[0][0], str) else None
+    return Compiled(_path_getter(variable, path), kernel=_path_kernel(path), item_key=single_key)
+
+
+def _path_kernel(steps: list[PathStep]) -> Kernel:
+    """The path getter of a predicate's ``item.a.b``, reading the item directly."""
+
+    def kernel(value: Any) -> Any:
+        for key, dict_key, column, subject in steps:
+            if type(value) is dict:
+                value = value.get(dict_key, UNDEFINED)
+            elif value is None or value is UNDEFINED:
+                raise property_error(value, key, column, subject)
+            else:
+                value = get_property(value, key)
+        return value
+
+    return kernel
 
 
 def _variable_name(primary: Tree) -> str | None:

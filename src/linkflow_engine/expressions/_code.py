@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from linkflow_engine._exceptions import ExpressionError
@@ -13,6 +13,7 @@ __all__ = [
     "INTERNAL_FAILURES",
     "Compiled",
     "Evaluator",
+    "Kernel",
     "Scope",
     "constant",
     "fold",
@@ -22,6 +23,9 @@ __all__ = [
 
 Scope = Mapping[str, Any]
 Evaluator = Callable[[Scope, Budget], Any]
+# A kernel computes a predicate's value from the item alone: $filter and friends call it per
+# item without building a scope, which is what makes them fast.
+Kernel = Callable[[Any], Any]
 
 _DYNAMIC: Final = object()
 # Python errors a function or operator may raise on odd (non-JSON) values; they become
@@ -32,11 +36,27 @@ INTERNAL_FAILURES: Final = (TypeError, ValueError, ArithmeticError, LookupError)
 class Compiled:
     """A compiled node: its closure, and its value when it is a compile-time constant."""
 
-    __slots__ = ("constant", "run")
+    __slots__ = ("boolean", "constant", "item_key", "kernel", "run", "selector")
 
-    def __init__(self, run: Evaluator, value: Any = _DYNAMIC) -> None:
+    def __init__(
+        self,
+        run: Evaluator,
+        value: Any = _DYNAMIC,
+        *,
+        kernel: Kernel | None = None,
+        boolean: bool = False,
+        item_key: str | None = None,
+    ) -> None:
         self.run = run
         self.constant = value
+        # Set when the node depends on nothing but the variable `item` (see Kernel).
+        self.kernel = kernel
+        # True when the value is always a bool, so callers may skip the truthiness test.
+        self.boolean = boolean
+        # The key when the node is exactly `item.<key>` (lets `item.k == c` fuse into one call).
+        self.item_key = item_key
+        # The items for which the kernel is truthy, in one comprehension (no call per item).
+        self.selector: Callable[[Sequence[Any]], list[Any]] | None = None
 
     @property
     def is_constant(self) -> bool:
@@ -44,7 +64,12 @@ class Compiled:
 
 
 def constant(value: Any) -> Compiled:
-    return Compiled(lambda scope, budget: value, value)
+    return Compiled(
+        lambda scope, budget: value,
+        value,
+        kernel=lambda item: value,
+        boolean=isinstance(value, bool),
+    )
 
 
 def fold(run: Evaluator) -> Compiled:

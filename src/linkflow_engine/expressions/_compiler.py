@@ -31,10 +31,10 @@ __all__ = ["compile_tree"]
 _CLOCK_VARIABLES: Final = ("$now", "$today")
 
 
-def compile_tree(tree: Tree, text: str) -> tuple[Evaluator, int]:
-    """The closure of a parsed expression and its node count (the steps one run costs)."""
+def compile_tree(tree: Tree, text: str) -> tuple[Compiled, int]:
+    """The compiled expression and its node count (the steps one run costs)."""
     compiler = _Compiler(text)
-    return compiler.compile(tree).run, compiler.nodes
+    return compiler.compile(tree), compiler.nodes
 
 
 class _Compiler:
@@ -122,7 +122,8 @@ class _Compiler:
         name = str(node.children[0])
         if name in _CLOCK_VARIABLES:
             return Compiled(_clock_variable(name, self.functions[name[1:]].impl))
-        return Compiled(lambda scope, budget: scope.get(name, UNDEFINED))
+        kernel = (lambda item: item) if name == "item" else None
+        return Compiled(lambda scope, budget: scope.get(name, UNDEFINED), kernel=kernel)
 
     def _postfix(self, node: Tree) -> Compiled:
         return compile_postfix(self, node)
@@ -193,5 +194,6 @@ def _clock_variable(name: str, read_clock: Callable[[], Any]) -> Evaluator:
 def _apply_unary(operator: Callable[[Any], Any], operand: Compiled) -> Compiled:
     if operand.is_constant:
         return constant(operator(operand.constant))
-    operand_run = operand.run
-    return Compiled(lambda scope, budget: operator(operand_run(scope, budget)))
+    operand_run, operand_kernel = operand.run, operand.kernel
+    kernel = None if operand_kernel is None else lambda item: operator(operand_kernel(item))
+    return Compiled(lambda scope, budget: operator(operand_run(scope, budget)), kernel=kernel)

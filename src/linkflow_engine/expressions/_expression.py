@@ -18,7 +18,7 @@ CACHE_SIZE: Final = 4096
 class Expression:
     """A bare expression, parsed and compiled once; ``evaluate`` runs it against a scope."""
 
-    __slots__ = ("_cost", "_run", "source")
+    __slots__ = ("_run", "cost", "kernel", "kernel_is_boolean", "selector", "source")
 
     def __init__(self, source: str) -> None:
         from ._compiler import compile_tree
@@ -26,9 +26,14 @@ class Expression:
 
         self.source = source
         try:
-            self._run, self._cost = compile_tree(parse(source), source)
+            root, self.cost = compile_tree(parse(source), source)
         except ExpressionError as exc:
             raise ExpressionError(exc.reason, expression=source, column=exc.column) from None
+        self._run = root.run
+        # For predicates that read only `item`: a function of the item (see _code.Kernel).
+        self.kernel = root.kernel
+        self.kernel_is_boolean = root.boolean
+        self.selector = root.selector
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
@@ -41,7 +46,7 @@ class Expression:
     def evaluate_with(self, scope: Mapping[str, Any], budget: Budget) -> Any:
         """Evaluate within an existing step budget (templates and predicates share one);
         the result may be UNDEFINED. Every failure is an ExpressionError naming this text."""
-        budget.spend(self._cost)
+        budget.spend(self.cost)
         try:
             return self._run(scope, budget)
         except Exception as exc:

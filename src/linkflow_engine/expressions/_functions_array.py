@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final
 
 from linkflow_engine._exceptions import ExpressionError
 
@@ -169,10 +169,9 @@ def _predicate(value: Any) -> Expression:
 
 
 def _each(
-    scope: Mapping[str, Any], budget: Budget, items: Any, predicate: Any
+    scope: Mapping[str, Any], budget: Budget, sequence: Sequence[Any], expression: Expression
 ) -> Iterator[tuple[Any, Any]]:
-    """Every item with the predicate's value for it."""
-    sequence, expression = expect_array(items, 1), _predicate(predicate)
+    """Every item with the predicate's value for it, evaluated in the caller's scope."""
     local = dict(scope)
     for index, item in enumerate(sequence):
         local["item"], local["index"] = item, index
@@ -185,20 +184,53 @@ def _each(
             ) from None
 
 
+def _fast(
+    budget: Budget, sequence: Sequence[Any], expression: Expression, body: Callable[..., Any]
+) -> Any:
+    """``body(kernel)`` when the predicate reads only ``item`` (no scope per item needed);
+    NOT_DONE when it reads more, or fails (the general loop then names the failing item)."""
+    kernel = expression.kernel
+    if kernel is None:
+        return _NOT_DONE
+    budget.spend(expression.cost * len(sequence))
+    try:
+        return body(kernel)
+    except ExpressionError:
+        return _NOT_DONE
+
+
+_NOT_DONE: Final = object()
+
+
 @function("filter", contextual=True, predicate_arg=1)
 def filter_(scope: Mapping[str, Any], budget: Budget, items: Any, predicate: Any) -> list[Any]:
-    return [item for item, keep in _each(scope, budget, items, predicate) if truthy(keep)]
+    sequence, expression = expect_array(items, 1), _predicate(predicate)
+    if (select := expression.selector) is not None:
+        kept = _fast(budget, sequence, expression, lambda k: select(sequence))
+    elif expression.kernel_is_boolean:
+        kept = _fast(budget, sequence, expression, lambda k: [i for i in sequence if k(i)])
+    else:
+        kept = _fast(budget, sequence, expression, lambda k: [i for i in sequence if truthy(k(i))])
+    if kept is not _NOT_DONE:
+        return kept  # type: ignore[no-any-return]
+    return [item for item, keep in _each(scope, budget, sequence, expression) if truthy(keep)]
+
+
+def _defined(value: Any) -> Any:
+    return None if value is UNDEFINED else value
 
 
 @function("map", contextual=True, predicate_arg=1)
 def map_(scope: Mapping[str, Any], budget: Budget, items: Any, mapper: Any) -> list[Any]:
-    return [
-        None if value is UNDEFINED else value for _, value in _each(scope, budget, items, mapper)
-    ]
+    sequence, expression = expect_array(items, 1), _predicate(mapper)
+    mapped = _fast(budget, sequence, expression, lambda k: [_defined(k(i)) for i in sequence])
+    if mapped is not _NOT_DONE:
+        return mapped  # type: ignore[no-any-return]
+    return [_defined(value) for _, value in _each(scope, budget, sequence, expression)]
 
 
 @function("find", contextual=True, predicate_arg=1)
 def find(scope: Mapping[str, Any], budget: Budget, items: Any, predicate: Any) -> Any:
-    return next(
-        (item for item, hit in _each(scope, budget, items, predicate) if truthy(hit)), UNDEFINED
-    )
+    sequence, expression = expect_array(items, 1), _predicate(predicate)
+    pairs = _each(scope, budget, sequence, expression)
+    return next((item for item, hit in pairs if truthy(hit)), UNDEFINED)
