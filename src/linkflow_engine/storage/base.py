@@ -124,8 +124,9 @@ class Storage(Protocol):
         ...
 
     async def list_executions(self, query: ExecutionQuery) -> tuple[list[Execution], int]:
-        """Matching executions, newest ``created_at`` first, without node runs, logs or data,
-        and the total number that match the filters (ignoring limit/offset)."""
+        """Matching executions, newest ``created_at`` first, without node runs, logs or data
+        (``workflow`` and ``input_data`` are None, ``outputs`` empty), and the total number that
+        match the filters (ignoring limit/offset)."""
         ...
 
     async def transition_execution(
@@ -192,4 +193,76 @@ class Storage(Protocol):
     async def recoverable_executions(self, *, now: float) -> list[str]:
         """Ids of running or paused executions whose lease has expired (or was never taken),
         oldest first: candidates for recovery by any engine."""
+        ...
+
+    # -- history ---------------------------------------------------------------------------
+
+    async def execution_stats(
+        self, *, workflow_id: str | None = None, period: str = "day", now: float
+    ) -> dict[str, Any]:
+        """Aggregates over the executions created in the last ``period`` before ``now``.
+
+        ``period`` is ``"day"``, ``"week"`` or ``"month"`` (1, 7 or 30 days; anything else is a
+        ValueError); ``workflow_id`` narrows to one workflow. Returns exactly the spec's fields::
+
+            {"total", "completed", "failed", "cancelled",
+             "avgDuration",   # ms (int), mean of finished - started over finished executions
+             "successRate",   # completed / (completed + failed + cancelled) * 100, one decimal,
+                              # 0.0 when none finished
+             "byDay": [{"date": "YYYY-MM-DD", "count", "failed"}, ...]}
+
+        ``byDay`` lists the UTC calendar days (of ``created_at``) that have executions, oldest
+        first. Durable backends aggregate in the database, never by loading the rows.
+        """
+        ...
+
+    async def prune(
+        self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
+    ) -> int:
+        """Delete finished executions (completed, failed, cancelled) with their node runs, logs,
+        events and lease, and return how many executions were deleted.
+
+        An execution goes when it is finished and either was created before ``older_than``
+        (epoch seconds) or is not among the ``keep_last_per_workflow`` newest executions of its
+        workflow (newest by ``created_at``, counting executions of every status; executions of
+        inline workflows, without id, form one group). Pending, running and paused executions
+        are never deleted. With neither argument nothing is deleted.
+        """
+        ...
+
+    # -- schedule fires and webhook deliveries ---------------------------------------------
+
+    async def record_fire(
+        self,
+        *,
+        workflow_id: str,
+        node_id: str,
+        scheduled_at: float,
+        execution_id: str | None = None,
+    ) -> bool:
+        """Record the fire of a schedule slot: the key (``workflow_id``, ``node_id``,
+        ``scheduled_at`` to the millisecond, epoch seconds UTC) is unique across every process
+        sharing the storage. True when this call recorded it, False when the slot was recorded
+        before (by this or another process)."""
+        ...
+
+    async def save_delivery(self, delivery: dict[str, Any]) -> None:
+        """Insert (or replace, by ``id``) a webhook callback delivery::
+
+        {"id", "executionId", "url", "body": str, "attempts": int,
+         "nextAttemptAt": float (epoch s), "status": "pending"|"delivered"|"failed",
+         "lastError": str | None}
+        """
+        ...
+
+    async def pending_deliveries(self, *, now: float, limit: int = 100) -> list[dict[str, Any]]:
+        """Deliveries with status ``pending`` and ``nextAttemptAt <= now``, earliest due first,
+        at most ``limit``, as dictionaries of the shape :meth:`save_delivery` takes."""
+        ...
+
+    async def update_delivery(self, delivery_id: str, **fields: Any) -> None:
+        """Set the given fields (keys of the delivery dictionary other than ``id``, such as
+        ``attempts``, ``nextAttemptAt``, ``status``, ``lastError``) of a delivery.
+        ExecutionNotFoundError(``"delivery"``, id) when there is none; ValueError for an unknown
+        field."""
         ...

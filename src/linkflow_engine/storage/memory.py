@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -26,6 +26,7 @@ from ..runtime._records import (
     NodeStatus,
     format_timestamp,
 )
+from ._sql import FINISHED, delivery_assignments, period_start, stats_from_days
 from .base import ExecutionQuery, Lease, StoredEvent
 
 __all__ = ["MemoryStorage"]
@@ -42,6 +43,8 @@ class MemoryStorage:
         self._events: dict[str, list[StoredEvent]] = {}
         self._leases: dict[str, Lease] = {}
         self._fences = 0
+        self._fires: set[tuple[str, str, int]] = set()
+        self._deliveries: dict[str, dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStorage(executions={len(self._executions)})"
@@ -110,7 +113,10 @@ class MemoryStorage:
         matching = [e for e in self._executions.values() if _matches(e, query)]
         matching.sort(key=lambda e: e.created_at, reverse=True)
         page = matching[query.offset : query.offset + query.limit]
-        summaries = [attrs.evolve(e, node_executions=[], logs=[], outputs={}) for e in page]
+        summaries = [
+            attrs.evolve(e, workflow=None, input_data=None, node_executions=[], logs=[], outputs={})
+            for e in page
+        ]
         return summaries, len(matching)
 
     async def transition_execution(
@@ -222,6 +228,74 @@ class MemoryStorage:
         ]
         return [e.id for e in sorted(candidates, key=lambda e: e.created_at)]
 
+    # -- history ---------------------------------------------------------------------------
+
+    async def execution_stats(
+        self, *, workflow_id: str | None = None, period: str = "day", now: float
+    ) -> dict[str, Any]:
+        since = period_start(period, now)
+        days: dict[int, list[Any]] = {}
+        for execution in self._executions.values():
+            if not since <= execution.created_at <= now:
+                continue
+            if workflow_id is not None and execution.workflow_id != workflow_id:
+                continue
+            _count_into(days.setdefault(int(execution.created_at // 86400), [0] * 6), execution)
+        return stats_from_days([(day, *days[day]) for day in sorted(days)])
+
+    async def prune(
+        self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
+    ) -> int:
+        if older_than is None and keep_last_per_workflow is None:
+            return 0
+        doomed = []
+        for group in _by_workflow(self._executions.values()).values():
+            for rank, execution in enumerate(group, start=1):
+                old = older_than is not None and execution.created_at < older_than
+                extra = keep_last_per_workflow is not None and rank > keep_last_per_workflow
+                if execution.status.value in FINISHED and (old or extra):
+                    doomed.append(execution.id)
+        for execution_id in doomed:
+            del self._executions[execution_id]
+            self._events.pop(execution_id, None)
+            self._leases.pop(execution_id, None)
+        return len(doomed)
+
+    # -- schedule fires and webhook deliveries ---------------------------------------------
+
+    async def record_fire(
+        self,
+        *,
+        workflow_id: str,
+        node_id: str,
+        scheduled_at: float,
+        execution_id: str | None = None,
+    ) -> bool:
+        key = (workflow_id, node_id, round(scheduled_at * 1000))
+        if key in self._fires:
+            return False
+        self._fires.add(key)
+        return True
+
+    async def save_delivery(self, delivery: dict[str, Any]) -> None:
+        stored = {"attempts": 0, "status": "pending", "lastError": None, **delivery}
+        self._deliveries[delivery["id"]] = stored
+
+    async def pending_deliveries(self, *, now: float, limit: int = 100) -> list[dict[str, Any]]:
+        due = [
+            d
+            for d in self._deliveries.values()
+            if d["status"] == "pending" and d["nextAttemptAt"] <= now
+        ]
+        due.sort(key=lambda d: d["nextAttemptAt"])
+        return [dict(d) for d in due[:limit]]
+
+    async def update_delivery(self, delivery_id: str, **fields: Any) -> None:
+        delivery_assignments(fields)  # raises ValueError for unknown fields
+        if delivery_id not in self._deliveries:
+            raise ExecutionNotFoundError("delivery", delivery_id)
+        self._deliveries[delivery_id].update(fields)
+
     def _check_fence(self, execution_id: str, fence: int | None) -> None:
         lease = self._leases.get(execution_id)
         if fence is not None and lease is not None and lease.fence != fence:
@@ -241,3 +315,26 @@ def _matches(execution: Execution, query: ExecutionQuery) -> bool:
             query.started_before is None or (started is not None and started < query.started_before)
         )
     )
+
+
+def _count_into(day: list[Any], execution: Execution) -> None:
+    """Add one execution to a day's ``[count, completed, failed, cancelled, seconds, finished]``."""
+    status = execution.status.value
+    day[0] += 1
+    for index, counted in enumerate(FINISHED, start=1):
+        day[index] += status == counted
+    if (
+        status in FINISHED
+        and execution.started_at is not None
+        and execution.finished_at is not None
+    ):
+        day[4] += execution.finished_at - execution.started_at
+        day[5] += 1
+
+
+def _by_workflow(executions: Iterable[Execution]) -> dict[str | None, list[Execution]]:
+    """Executions grouped by workflow id, newest first within each group."""
+    groups: dict[str | None, list[Execution]] = {}
+    for execution in sorted(executions, key=lambda e: (e.created_at, e.id), reverse=True):
+        groups.setdefault(execution.workflow_id, []).append(execution)
+    return groups

@@ -1,0 +1,349 @@
+"""What the SQL backends share: the statements that both dialects accept, and the mapping between
+rows and records.
+
+Statements are written with ``?`` placeholders (SQLite's); the PostgreSQL backend turns them into
+``%s``. Row tuples come back in the column order of the ``*_COLUMNS`` constants, with JSON
+columns already decoded (by the SQLite backend, by psycopg natively), so one set of functions maps
+rows of either database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import StorageError
+from ..runtime._records import (
+    Execution,
+    ExecutionError,
+    ExecutionMode,
+    ExecutionStatus,
+    LogEntry,
+    NodeExecution,
+    NodeStatus,
+)
+
+if TYPE_CHECKING:
+    from .base import ExecutionQuery
+
+Row = Sequence[Any]
+
+FINISHED = ("completed", "failed", "cancelled")
+UNFINISHED_WITH_WORKER = ("running", "paused")
+PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
+DAY = 86400.0
+
+# Payload-free columns first: a list or a metadata read never selects the ones after them.
+EXECUTION_COLUMNS = (
+    "id, workflow_id, workflow_name, status, mode, created_at, started_at, finished_at, "
+    "cancelled_at, error, retry_count, original_execution_id, triggered_by, options"
+)
+EXECUTION_INSERT = (
+    f"INSERT INTO executions ({EXECUTION_COLUMNS}, input_data, workflow, outputs) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+NODE_COLUMNS = (
+    "node_id, node_name, sequence, status, started_at, finished_at, error, attempts, "
+    "iteration, port, reused, source_execution_id"
+)
+NODE_DATA_COLUMNS = f"{NODE_COLUMNS}, input, output"
+LOG_COLUMNS = "timestamp, level, message, node_id, data"
+DELIVERY_COLUMNS = "id, execution_id, url, body, attempts, next_attempt_at, status, last_error"
+# Wire name of a delivery field -> its column.
+DELIVERY_FIELDS = {
+    "id": "id",
+    "executionId": "execution_id",
+    "url": "url",
+    "body": "body",
+    "attempts": "attempts",
+    "nextAttemptAt": "next_attempt_at",
+    "status": "status",
+    "lastError": "last_error",
+}
+
+# The fence check is part of the write, so the check and the write are one atomic statement.
+NODE_UPSERT = f"""
+INSERT INTO node_executions (execution_id, {NODE_DATA_COLUMNS})
+SELECT id, {{values}} FROM executions WHERE id = ? {{fence}}
+ON CONFLICT (execution_id, sequence) DO UPDATE SET
+  node_id = excluded.node_id, node_name = excluded.node_name, status = excluded.status,
+  started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error,
+  attempts = excluded.attempts, iteration = excluded.iteration, port = excluded.port,
+  reused = excluded.reused, source_execution_id = excluded.source_execution_id,
+  input = excluded.input, output = excluded.output
+"""
+NODE_VALUES = ", ".join("?" * 14)
+# PostgreSQL types the parameters of a SELECT list as text unless told otherwise.
+NODE_VALUES_TYPED = (
+    "?, ?, ?::integer, ?, ?::float8, ?::float8, ?::json, ?::integer, ?::integer, ?, ?::boolean, "
+    "?, ?::json, ?::json"
+)
+FENCE_CONDITION = "AND NOT EXISTS (SELECT 1 FROM leases WHERE execution_id = ? AND fence <> ?)"
+LEASE_ACQUIRE = """
+INSERT INTO leases (execution_id, owner, fence, expires_at) VALUES (?, ?, 1, ?)
+ON CONFLICT (execution_id) DO UPDATE SET
+  owner = excluded.owner, fence = leases.fence + 1, expires_at = excluded.expires_at
+WHERE leases.owner = excluded.owner OR leases.expires_at <= ?
+RETURNING fence
+"""
+# A released lease keeps its row (owner NULL), so the next owner's fence still grows.
+LEASE_RENEW = "UPDATE leases SET expires_at = ? WHERE execution_id = ? AND owner = ? AND fence = ?"
+LEASE_RELEASE = (
+    "UPDATE leases SET owner = NULL, expires_at = 0 WHERE execution_id = ? AND owner = ? "
+    "AND fence = ?"
+)
+RECOVERABLE = """
+SELECT e.id FROM executions e LEFT JOIN leases l ON l.execution_id = e.id
+WHERE e.status IN ('running', 'paused') AND (l.execution_id IS NULL OR l.expires_at <= ?)
+ORDER BY e.created_at
+"""
+STATS = """
+SELECT {day} AS day, COUNT(*),
+  SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END),
+  SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END),
+  SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END),
+  SUM(CASE WHEN {finished} THEN finished_at - started_at ELSE 0 END),
+  SUM(CASE WHEN {finished} THEN 1 ELSE 0 END)
+FROM executions WHERE created_at >= ? AND created_at <= ? {workflow}
+GROUP BY day ORDER BY day
+"""
+STATS_FINISHED = (
+    "status IN ('completed', 'failed', 'cancelled') AND started_at IS NOT NULL "
+    "AND finished_at IS NOT NULL"
+)
+# Rank within each workflow, newest first; only finished executions are ever selected.
+PRUNE_CANDIDATES = """
+SELECT id FROM (
+  SELECT id, status, created_at,
+    ROW_NUMBER() OVER (PARTITION BY workflow_id ORDER BY created_at DESC, id DESC) AS rank
+  FROM executions
+) ranked
+WHERE status IN ('completed', 'failed', 'cancelled') AND ({condition})
+"""
+CHILD_TABLES = ("node_executions", "logs", "events", "leases")
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def dump_optional(value: Any) -> str | None:
+    return None if value is None else dump(value)
+
+
+def check_schema_version(found: int, known: int, where: str) -> None:
+    """Refuse a database written by a newer linkflow-engine before touching anything."""
+    if found > known:
+        raise StorageError(
+            f"{where} has schema version {found}, newer than this linkflow-engine knows "
+            f"(up to {known}); upgrade linkflow-engine to open it"
+        )
+
+
+# -- records -> parameters -----------------------------------------------------------------
+
+
+def execution_params(execution: Execution) -> tuple[Any, ...]:
+    workflow = execution.workflow.to_dict() if execution.workflow is not None else None
+    return (
+        execution.id,
+        execution.workflow_id,
+        execution.workflow_name,
+        execution.status.value,
+        execution.mode.value,
+        execution.created_at,
+        execution.started_at,
+        execution.finished_at,
+        execution.cancelled_at,
+        _error_json(execution.error),
+        execution.retry_count,
+        execution.original_execution_id,
+        execution.triggered_by,
+        dump(execution.options),
+        dump_optional(execution.input_data),
+        dump_optional(workflow),
+        dump(execution.outputs),
+    )
+
+
+def node_params(execution_id: str, node: NodeExecution, fence: int | None) -> tuple[Any, ...]:
+    params: tuple[Any, ...] = (
+        node.node_id,
+        node.node_name,
+        node.sequence,
+        node.status.value,
+        node.started_at,
+        node.finished_at,
+        _error_json(node.error),
+        node.attempts,
+        node.iteration,
+        node.port,
+        node.reused,
+        node.source_execution_id,
+        dump_optional(node.input),
+        dump_optional(node.output),
+        execution_id,
+    )
+    return params if fence is None else (*params, execution_id, fence)
+
+
+def log_params(execution_id: str, entries: Iterable[LogEntry]) -> list[tuple[Any, ...]]:
+    return [
+        (execution_id, e.timestamp, e.level, e.message, e.node_id, dump_optional(e.data))
+        for e in entries
+    ]
+
+
+def delivery_params(delivery: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        delivery["id"],
+        delivery["executionId"],
+        delivery["url"],
+        delivery["body"],
+        delivery.get("attempts", 0),
+        delivery["nextAttemptAt"],
+        delivery.get("status", "pending"),
+        delivery.get("lastError"),
+    )
+
+
+def delivery_assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``"col = ?, …"`` and its values for an update of delivery fields (ValueError if unknown)."""
+    unknown = sorted(set(fields) - (DELIVERY_FIELDS.keys() - {"id"}))
+    if unknown:
+        raise ValueError(f"unknown delivery field(s): {', '.join(unknown)}")
+    columns = ", ".join(f"{DELIVERY_FIELDS[name]} = ?" for name in fields)
+    return columns, list(fields.values())
+
+
+def _error_json(error: ExecutionError | None) -> str | None:
+    return None if error is None else dump(error.to_dict())
+
+
+# -- rows -> records -----------------------------------------------------------------------
+
+
+def execution_of(row: Row) -> Execution:
+    """An execution from the ``EXECUTION_COLUMNS`` of a row (no data, no node runs)."""
+    return Execution(
+        id=row[0],
+        workflow_id=row[1],
+        workflow_name=row[2],
+        status=ExecutionStatus(row[3]),
+        mode=ExecutionMode(row[4]),
+        created_at=row[5],
+        started_at=row[6],
+        finished_at=row[7],
+        cancelled_at=row[8],
+        error=_error_of(row[9]),
+        retry_count=row[10],
+        original_execution_id=row[11],
+        triggered_by=row[12],
+        options=row[13] or {},
+    )
+
+
+def node_of(row: Row) -> NodeExecution:
+    """A node run from ``NODE_COLUMNS`` (plus ``input, output`` when the row has them)."""
+    with_data = len(row) > 12
+    return NodeExecution(
+        node_id=row[0],
+        node_name=row[1],
+        sequence=row[2],
+        status=NodeStatus(row[3]),
+        started_at=row[4],
+        finished_at=row[5],
+        error=_error_of(row[6]),
+        attempts=row[7],
+        iteration=row[8],
+        port=row[9],
+        reused=bool(row[10]),
+        source_execution_id=row[11],
+        input=row[12] if with_data else None,
+        output=row[13] if with_data else None,
+    )
+
+
+def log_of(row: Row) -> LogEntry:
+    return LogEntry(timestamp=row[0], level=row[1], message=row[2], node_id=row[3], data=row[4])
+
+
+def delivery_of(row: Row) -> dict[str, Any]:
+    return dict(zip(DELIVERY_FIELDS, row, strict=True))
+
+
+def _error_of(value: Any) -> ExecutionError | None:
+    return None if value is None else ExecutionError.from_dict(value)
+
+
+# -- queries -------------------------------------------------------------------------------
+
+
+def execution_filters(query: ExecutionQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (possibly empty) and its values for a list query."""
+    conditions: list[str] = []
+    values: list[Any] = []
+    for column, value, operator in (
+        ("workflow_id", query.workflow_id, "="),
+        ("status", query.status.value if query.status else None, "="),
+        ("mode", query.mode.value if query.mode else None, "="),
+        ("started_at", query.started_after, ">="),
+        ("started_at", query.started_before, "<"),
+    ):
+        if value is not None:
+            conditions.append(f"{column} {operator} ?")
+            values.append(value)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return where, values
+
+
+def period_start(period: str, now: float) -> float:
+    try:
+        return now - PERIOD_DAYS[period] * DAY
+    except KeyError:
+        raise ValueError(f"period must be one of day, week, month, not {period!r}") from None
+
+
+def prune_condition(
+    older_than: float | None, keep_last_per_workflow: int | None
+) -> tuple[str, list[Any]] | None:
+    """The deletion condition of :meth:`Storage.prune` over the ranked executions, if any."""
+    conditions: list[str] = []
+    values: list[Any] = []
+    if older_than is not None:
+        conditions.append("created_at < ?")
+        values.append(older_than)
+    if keep_last_per_workflow is not None:
+        conditions.append("rank > ?")
+        values.append(keep_last_per_workflow)
+    return (" OR ".join(conditions), values) if conditions else None
+
+
+def stats_from_days(rows: Iterable[Row]) -> dict[str, Any]:
+    """The stats dictionary from per-day rows ``(epoch day, count, completed, failed,
+    cancelled, sum of finished durations in s, finished count)`` (at most 31 rows)."""
+    total = completed = failed = cancelled = finished = 0
+    seconds = 0.0
+    by_day = []
+    for day, count, day_completed, day_failed, day_cancelled, day_seconds, day_finished in rows:
+        # int()/float(): PostgreSQL sums integers as numeric (Decimal).
+        total += int(count)
+        completed += int(day_completed)
+        failed += int(day_failed)
+        cancelled += int(day_cancelled)
+        seconds += float(day_seconds or 0.0)
+        finished += int(day_finished)
+        date = datetime.fromtimestamp(int(day) * DAY, UTC).date().isoformat()
+        by_day.append({"date": date, "count": int(count), "failed": int(day_failed)})
+    ended = completed + failed + cancelled
+    return {
+        "total": total,
+        "completed": completed,
+        "failed": failed,
+        "cancelled": cancelled,
+        "avgDuration": round(seconds / finished * 1000) if finished else 0,
+        "successRate": round(completed / ended * 100, 1) if ended else 0.0,
+        "byDay": by_day,
+    }

@@ -1,0 +1,438 @@
+"""PostgreSQL storage (psycopg 3, async connection pool): for several processes on one database.
+
+Install with the ``[postgres]`` extra. Nothing else in the package imports this module, so the
+core never loads psycopg. Every connection of the pool has ``search_path`` set to the storage's
+schema, so several independent stores (and the contract tests) can share one database. Writes are
+single statements in autocommit mode, or explicit transactions where a check and a write must be
+atomic.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from .._exceptions import ExecutionNotFoundError, StorageError
+from ..graph import Workflow
+from ..runtime._records import (
+    Execution,
+    ExecutionError,
+    ExecutionStatus,
+    LogEntry,
+    NodeExecution,
+    format_timestamp,
+)
+from . import _sql
+from ._postgres_schema import migrate
+from .base import ExecutionQuery, Lease, StoredEvent
+
+__all__ = ["PostgresStorage"]
+
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def _pg(sql: str) -> str:
+    """The shared ``?``-placeholder statements in psycopg's ``%s`` style."""
+    return sql.replace("?", "%s")
+
+
+class PostgresStorage:
+    """Executions in one PostgreSQL schema.
+
+    :param dsn: a libpq connection string or URL.
+    :param schema: the schema holding the tables (created on open when missing).
+    :param min_size: connections the pool keeps open.
+    :param max_size: connections the pool opens at most.
+    """
+
+    durable = True
+
+    def __init__(
+        self, dsn: str, *, schema: str = "public", min_size: int = 1, max_size: int = 10
+    ) -> None:
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"schema must be a plain SQL identifier, not {schema!r}")
+        self.dsn = dsn
+        self.schema = schema
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: AsyncConnectionPool | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStorage(schema={self.schema!r})"
+
+    async def open(self) -> None:
+        options = f"-c search_path={self.schema}"
+        async with await psycopg.AsyncConnection.connect(
+            self.dsn, autocommit=True, options=options
+        ) as connection:
+            await migrate(connection, self.schema)
+        pool = AsyncConnectionPool(
+            self.dsn,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            kwargs={"autocommit": True, "options": options},
+            open=False,
+        )
+        await pool.open(wait=True)
+        self._pool = pool
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        if self._pool is None:
+            raise StorageError(f"{self!r} is not open (call await storage.open())")
+        return self._pool
+
+    async def _execute(self, sql: str, values: Sequence[Any] = ()) -> psycopg.AsyncCursor[Any]:
+        """Run one statement on a pooled connection; the cursor's rows are fetched already."""
+        async with self.pool.connection() as connection:
+            cursor: psycopg.AsyncCursor[Any] = await connection.execute(_pg(sql), values)
+            return cursor
+
+    async def _rows(self, sql: str, values: Sequence[Any] = ()) -> list[Any]:
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(_pg(sql), values)
+            return await cursor.fetchall()
+
+    async def _row(self, sql: str, values: Sequence[Any] = ()) -> Any:
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(_pg(sql), values)
+            return await cursor.fetchone()
+
+    # -- workflows -------------------------------------------------------------------------
+
+    async def save_workflow(self, workflow: Workflow) -> Workflow:
+        workflow_id = workflow.id or f"wf-{uuid.uuid4().hex[:12]}"
+        async with self.pool.connection() as connection, connection.transaction():
+            # Serialise the writers of one workflow id until the new version is in.
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (workflow_id,))
+            cursor = await connection.execute(
+                "SELECT MAX(version), MIN(created_at) FROM workflows WHERE id = %s",
+                (workflow_id,),
+            )
+            latest, created = await cursor.fetchone() or (None, None)
+            now = format_timestamp(time.time())
+            stored = attrs.evolve(
+                workflow,
+                id=workflow_id,
+                version=(latest or 0) + 1,
+                created_at=created if latest else (workflow.created_at or now),
+                updated_at=now,
+            )
+            await connection.execute(
+                "INSERT INTO workflows VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (stored.id, stored.version, stored.name, stored.status, stored.created_at,
+                 stored.updated_at, _sql.dump(stored.to_dict())),
+            )  # fmt: skip
+        return stored
+
+    async def get_workflow(self, workflow_id: str, *, version: int | None = None) -> Workflow:
+        if version is None:
+            sql = "SELECT document FROM workflows WHERE id = ? ORDER BY version DESC LIMIT 1"
+            row = await self._row(sql, (workflow_id,))
+        else:
+            sql = "SELECT document FROM workflows WHERE id = ? AND version = ?"
+            row = await self._row(sql, (workflow_id, version))
+        if row is None:
+            raise ExecutionNotFoundError("workflow", workflow_id)
+        return Workflow.from_dict(row[0])
+
+    async def list_workflows(
+        self, *, status: str | None = None, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Workflow], int]:
+        latest = (
+            "FROM workflows w WHERE version = (SELECT MAX(version) FROM workflows WHERE id = w.id)"
+            + (" AND status = ?" if status is not None else "")
+        )
+        values: tuple[Any, ...] = (status,) if status is not None else ()
+        rows = await self._rows(
+            f"SELECT document {latest} ORDER BY updated_at DESC, id LIMIT ? OFFSET ?",
+            (*values, limit, offset),
+        )
+        (total,) = await self._row(f"SELECT COUNT(*) {latest}", values)
+        return [Workflow.from_dict(row[0]) for row in rows], total
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        cursor = await self._execute("DELETE FROM workflows WHERE id = ?", (workflow_id,))
+        if cursor.rowcount == 0:
+            raise ExecutionNotFoundError("workflow", workflow_id)
+
+    # -- executions ------------------------------------------------------------------------
+
+    async def create_execution(self, execution: Execution) -> None:
+        try:
+            await self._execute(_sql.EXECUTION_INSERT, _sql.execution_params(execution))
+        except psycopg.errors.UniqueViolation:
+            raise StorageError(f"execution {execution.id!r} already exists") from None
+
+    async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
+        node_columns = _sql.NODE_DATA_COLUMNS if include_data else _sql.NODE_COLUMNS
+        async with self.pool.connection() as connection, connection.transaction():
+            # One snapshot for the execution row, its node runs and its logs.
+            await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor = await connection.execute(
+                f"SELECT {_sql.EXECUTION_COLUMNS}, input_data, workflow"
+                + (", outputs" if include_data else "")
+                + " FROM executions WHERE id = %s",
+                (execution_id,),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                raise ExecutionNotFoundError("execution", execution_id)
+            nodes = await connection.execute(
+                f"SELECT {node_columns} FROM node_executions WHERE execution_id = %s "
+                "ORDER BY sequence",
+                (execution_id,),
+            )
+            node_rows = await nodes.fetchall()
+            logs = await connection.execute(
+                f"SELECT {_sql.LOG_COLUMNS} FROM logs WHERE execution_id = %s ORDER BY id",
+                (execution_id,),
+            )
+            log_rows = await logs.fetchall()
+        execution = _sql.execution_of(row)
+        execution.input_data = row[14]
+        execution.workflow = Workflow.from_dict(row[15]) if row[15] is not None else None
+        if include_data:
+            execution.outputs = row[16] or {}
+        execution.node_executions = [_sql.node_of(r) for r in node_rows]
+        execution.logs = [_sql.log_of(r) for r in log_rows]
+        return execution
+
+    async def list_executions(self, query: ExecutionQuery) -> tuple[list[Execution], int]:
+        where, values = _sql.execution_filters(query)
+        rows = await self._rows(
+            f"SELECT {_sql.EXECUTION_COLUMNS} FROM executions {where} "
+            "ORDER BY created_at DESC LIMIT ? OFFSET ?",
+            (*values, query.limit, query.offset),
+        )
+        (total,) = await self._row(f"SELECT COUNT(*) FROM executions {where}", values)
+        return [_sql.execution_of(row) for row in rows], total
+
+    async def transition_execution(
+        self,
+        execution_id: str,
+        *,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        cancelled_at: float | None = None,
+        error: ExecutionError | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> bool:
+        cursor = await self._execute(
+            "UPDATE executions SET status = ?, started_at = COALESCE(?, started_at), "
+            "finished_at = COALESCE(?, finished_at), cancelled_at = COALESCE(?, cancelled_at), "
+            "error = COALESCE(?::json, error), outputs = COALESCE(?::json, outputs) "
+            "WHERE id = ? AND status = ANY(?)",
+            (status.value, started_at, finished_at, cancelled_at,
+             None if error is None else _sql.dump(error.to_dict()),
+             _sql.dump_optional(outputs), execution_id, [s.value for s in expected]),
+        )  # fmt: skip
+        if cursor.rowcount == 0:
+            await self._require_execution(execution_id)
+        return cursor.rowcount == 1
+
+    async def _require_execution(self, execution_id: str) -> None:
+        if await self._row("SELECT 1 FROM executions WHERE id = ?", (execution_id,)) is None:
+            raise ExecutionNotFoundError("execution", execution_id)
+
+    async def save_node_execution(
+        self, execution_id: str, node: NodeExecution, *, fence: int | None = None
+    ) -> None:
+        upsert = _pg(_sql.NODE_UPSERT.format(values=_sql.NODE_VALUES_TYPED, fence=""))
+        async with self.pool.connection() as connection, connection.transaction():
+            if fence is not None:
+                await _check_fence(connection, execution_id, fence)
+            params = _sql.node_params(execution_id, node, None)
+            written = (await connection.execute(upsert, params)).rowcount
+        if written == 0:
+            raise ExecutionNotFoundError("execution", execution_id)
+
+    async def append_logs(
+        self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
+    ) -> None:
+        async with self.pool.connection() as connection, connection.transaction():
+            if fence is not None:
+                await _check_fence(connection, execution_id, fence)
+            cursor = await connection.execute(
+                "SELECT 1 FROM executions WHERE id = %s", (execution_id,)
+            )
+            if await cursor.fetchone() is None:
+                raise ExecutionNotFoundError("execution", execution_id)
+            async with connection.cursor() as insert:
+                await insert.executemany(
+                    "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)",
+                    _sql.log_params(execution_id, entries),
+                )
+
+    async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
+        async with self.pool.connection() as connection, connection.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO events VALUES (%s, %s, %s) ON CONFLICT (execution_id, sequence) "
+                "DO UPDATE SET data = excluded.data",
+                [(execution_id, event["sequence"], _sql.dump(event)) for event in events],
+            )
+
+    async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
+        rows = await self._rows(
+            "SELECT sequence, data FROM events WHERE execution_id = ? AND sequence > ? "
+            "ORDER BY sequence",
+            (execution_id, after_sequence),
+        )
+        return [
+            StoredEvent(execution_id=execution_id, sequence=sequence, data=data)
+            for sequence, data in rows
+        ]
+
+    async def find_node_outputs(
+        self, workflow_id: str, node_ids: Sequence[str]
+    ) -> dict[str, NodeExecution]:
+        # DISTINCT ON keeps the first row of each node: its latest completed run.
+        columns = ", ".join("n." + c for c in _sql.NODE_DATA_COLUMNS.split(", "))
+        rows = await self._rows(
+            f"SELECT DISTINCT ON (n.node_id) e.id, {columns} "
+            "FROM executions e JOIN node_executions n ON n.execution_id = e.id "
+            "WHERE e.workflow_id = ? AND n.status = 'completed' AND n.node_id = ANY(?) "
+            "ORDER BY n.node_id, e.created_at DESC, n.sequence DESC",
+            (workflow_id, list(node_ids)),
+        )
+        found = {}
+        for execution_id, *node_row in rows:
+            run = _sql.node_of(node_row)
+            source = run.source_execution_id if run.reused else execution_id
+            found[run.node_id] = attrs.evolve(run, source_execution_id=source)
+        return found
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def acquire_lease(
+        self, execution_id: str, *, owner: str, ttl: float, now: float
+    ) -> Lease | None:
+        row = await self._row(_sql.LEASE_ACQUIRE, (execution_id, owner, now + ttl, now))
+        if row is None:
+            return None
+        return Lease(execution_id=execution_id, owner=owner, fence=row[0], expires_at=now + ttl)
+
+    async def renew_lease(self, lease: Lease, *, ttl: float, now: float) -> Lease | None:
+        cursor = await self._execute(
+            _sql.LEASE_RENEW, (now + ttl, lease.execution_id, lease.owner, lease.fence)
+        )
+        return attrs.evolve(lease, expires_at=now + ttl) if cursor.rowcount else None
+
+    async def release_lease(self, lease: Lease) -> None:
+        await self._execute(_sql.LEASE_RELEASE, (lease.execution_id, lease.owner, lease.fence))
+
+    async def recoverable_executions(self, *, now: float) -> list[str]:
+        return [row[0] for row in await self._rows(_sql.RECOVERABLE, (now,))]
+
+    # -- history ---------------------------------------------------------------------------
+
+    async def execution_stats(
+        self, *, workflow_id: str | None = None, period: str = "day", now: float
+    ) -> dict[str, Any]:
+        sql = _sql.STATS.format(
+            day="floor(created_at / 86400)::bigint",
+            finished=_sql.STATS_FINISHED,
+            workflow="" if workflow_id is None else "AND workflow_id = ?",
+        )
+        values: tuple[Any, ...] = (_sql.period_start(period, now), now)
+        if workflow_id is not None:
+            values = (*values, workflow_id)
+        return _sql.stats_from_days(await self._rows(sql, values))
+
+    async def prune(
+        self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
+    ) -> int:
+        condition = _sql.prune_condition(older_than, keep_last_per_workflow)
+        if condition is None:
+            return 0
+        where, values = condition
+        candidates = _pg(_sql.PRUNE_CANDIDATES.format(condition=where))
+        async with self.pool.connection() as connection, connection.transaction():
+            ids = [
+                row[0] for row in await (await connection.execute(candidates, values)).fetchall()
+            ]
+            for table in _sql.CHILD_TABLES:
+                await connection.execute(
+                    f"DELETE FROM {table} WHERE execution_id = ANY(%s)", (ids,)
+                )
+            # The status check again: an execution cannot have left a terminal status, but the
+            # guard keeps the rule local to the statement that deletes.
+            cursor = await connection.execute(
+                "DELETE FROM executions WHERE id = ANY(%s) "
+                "AND status IN ('completed', 'failed', 'cancelled')",
+                (ids,),
+            )
+        return cursor.rowcount
+
+    # -- schedule fires and webhook deliveries ---------------------------------------------
+
+    async def record_fire(
+        self,
+        *,
+        workflow_id: str,
+        node_id: str,
+        scheduled_at: float,
+        execution_id: str | None = None,
+    ) -> bool:
+        cursor = await self._execute(
+            "INSERT INTO schedule_fires VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (workflow_id, node_id, round(scheduled_at * 1000), execution_id, time.time()),
+        )
+        return cursor.rowcount == 1
+
+    async def save_delivery(self, delivery: dict[str, Any]) -> None:
+        updates = ", ".join(
+            f"{column} = excluded.{column}" for column in _sql.DELIVERY_FIELDS.values()
+        )
+        await self._execute(
+            "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}",
+            _sql.delivery_params(delivery),
+        )
+
+    async def pending_deliveries(self, *, now: float, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._rows(
+            f"SELECT {_sql.DELIVERY_COLUMNS} FROM webhook_deliveries "
+            "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        )
+        return [_sql.delivery_of(row) for row in rows]
+
+    async def update_delivery(self, delivery_id: str, **fields: Any) -> None:
+        assignments, values = _sql.delivery_assignments(fields)
+        if not fields:
+            sql, params = "SELECT 1 FROM webhook_deliveries WHERE id = ?", [delivery_id]
+        else:
+            sql = f"UPDATE webhook_deliveries SET {assignments} WHERE id = ?"
+            params = [*values, delivery_id]
+        if (await self._execute(sql, params)).rowcount == 0:
+            raise ExecutionNotFoundError("delivery", delivery_id)
+
+
+async def _check_fence(
+    connection: psycopg.AsyncConnection[Any], execution_id: str, fence: int
+) -> None:
+    """Raise when another owner holds the lease; the row stays share-locked until the write
+    commits, so a takeover cannot slip in between."""
+    cursor = await connection.execute(
+        "SELECT fence FROM leases WHERE execution_id = %s FOR SHARE", (execution_id,)
+    )
+    row = await cursor.fetchone()
+    if row is not None and row[0] != fence:
+        raise StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")

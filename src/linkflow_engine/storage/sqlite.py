@@ -1,0 +1,439 @@
+"""SQLite storage: the embedded default of the CLI and the server (stdlib ``sqlite3``).
+
+One connection, used from the event-loop thread: every call is one or a few short synchronous
+statements, which costs less than handing the call to a worker thread (~100 µs) would. The
+connection is in autocommit mode, so each write call is its own transaction and is on disk when
+it returns. WAL lets readers in other processes go on while one writes; ``busy_timeout`` makes a
+second process wait for the write lock instead of failing. Multi-statement operations that must
+be atomic across processes take the write lock up front with ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import attrs
+
+from .._exceptions import ExecutionNotFoundError, StorageError
+from ..graph import Workflow
+from ..runtime._records import (
+    Execution,
+    ExecutionError,
+    ExecutionStatus,
+    LogEntry,
+    NodeExecution,
+    format_timestamp,
+)
+from . import _sql
+from ._sqlite_schema import migrate
+from .base import ExecutionQuery, Lease, StoredEvent
+
+__all__ = ["SQLiteStorage"]
+
+# Indexes of the JSON columns in the rows of each kind of query.
+_EXECUTION_JSON = (9, 13)
+_NODE_JSON = (6,)
+_NODE_DATA_JSON = (6, 12, 13)
+_LOG_JSON = (4,)
+
+
+class SQLiteStorage:
+    """Executions in one SQLite file, shareable by several processes.
+
+    :param path: the database file (created when missing).
+    :param synchronous: ``"NORMAL"`` (default) survives a crash or kill of the process; with
+        ``"FULL"`` the last transactions also survive a power loss, at the cost of an fsync per
+        write.
+    :param busy_timeout: how long (seconds) a write waits for another process's lock.
+    """
+
+    durable = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout: float = 5.0,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
+        self.path = os.fspath(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self._connection: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({self.path!r}, synchronous={self.synchronous!r})"
+
+    async def open(self) -> None:
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute(f"PRAGMA synchronous = {self.synchronous}")
+            migrate(connection, f"SQLite database {self.path!r}")
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+
+    async def aclose(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise StorageError(f"{self!r} is not open (call await storage.open())")
+        return self._connection
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[sqlite3.Connection]:
+        """A transaction holding the database's write lock from its first statement."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- workflows -------------------------------------------------------------------------
+
+    async def save_workflow(self, workflow: Workflow) -> Workflow:
+        workflow_id = workflow.id or f"wf-{uuid.uuid4().hex[:12]}"
+        with self._write_lock() as db:
+            latest, created = db.execute(
+                "SELECT MAX(version), MIN(created_at) FROM workflows WHERE id = ?", (workflow_id,)
+            ).fetchone()
+            now = format_timestamp(time.time())
+            stored = attrs.evolve(
+                workflow,
+                id=workflow_id,
+                version=(latest or 0) + 1,
+                created_at=created if latest else (workflow.created_at or now),
+                updated_at=now,
+            )
+            db.execute(
+                "INSERT INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (stored.id, stored.version, stored.name, stored.status, stored.created_at,
+                 stored.updated_at, _sql.dump(stored.to_dict())),
+            )  # fmt: skip
+        return stored
+
+    async def get_workflow(self, workflow_id: str, *, version: int | None = None) -> Workflow:
+        if version is None:
+            sql = "SELECT document FROM workflows WHERE id = ? ORDER BY version DESC LIMIT 1"
+            row = self._db.execute(sql, (workflow_id,)).fetchone()
+        else:
+            sql = "SELECT document FROM workflows WHERE id = ? AND version = ?"
+            row = self._db.execute(sql, (workflow_id, version)).fetchone()
+        if row is None:
+            raise ExecutionNotFoundError("workflow", workflow_id)
+        return Workflow.from_dict(json.loads(row[0]))
+
+    async def list_workflows(
+        self, *, status: str | None = None, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Workflow], int]:
+        latest = (
+            "FROM workflows w WHERE version = (SELECT MAX(version) FROM workflows WHERE id = w.id)"
+            + (" AND status = ?" if status is not None else "")
+        )
+        values: tuple[Any, ...] = (status,) if status is not None else ()
+        rows = self._db.execute(
+            f"SELECT document {latest} ORDER BY updated_at DESC, id LIMIT ? OFFSET ?",
+            (*values, limit, offset),
+        ).fetchall()
+        (total,) = self._db.execute(f"SELECT COUNT(*) {latest}", values).fetchone()
+        return [Workflow.from_dict(json.loads(row[0])) for row in rows], total
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        if self._db.execute("DELETE FROM workflows WHERE id = ?", (workflow_id,)).rowcount == 0:
+            raise ExecutionNotFoundError("workflow", workflow_id)
+
+    # -- executions ------------------------------------------------------------------------
+
+    async def create_execution(self, execution: Execution) -> None:
+        try:
+            self._db.execute(_sql.EXECUTION_INSERT, _sql.execution_params(execution))
+        except sqlite3.IntegrityError:
+            raise StorageError(f"execution {execution.id!r} already exists") from None
+
+    async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
+        db = self._db
+        row = db.execute(
+            f"SELECT {_sql.EXECUTION_COLUMNS}, input_data, workflow"
+            + (", outputs" if include_data else "")
+            + " FROM executions WHERE id = ?",
+            (execution_id,),
+        ).fetchone()
+        if row is None:
+            raise ExecutionNotFoundError("execution", execution_id)
+        execution = _execution_of(row)
+        execution.input_data = _load(row[14])
+        snapshot = _load(row[15])
+        execution.workflow = Workflow.from_dict(snapshot) if snapshot is not None else None
+        if include_data:
+            execution.outputs = _load(row[16]) or {}
+        columns, decoded = (
+            (_sql.NODE_DATA_COLUMNS, _NODE_DATA_JSON) if include_data else
+            (_sql.NODE_COLUMNS, _NODE_JSON)
+        )  # fmt: skip
+        nodes = db.execute(
+            f"SELECT {columns} FROM node_executions WHERE execution_id = ? ORDER BY sequence",
+            (execution_id,),
+        )
+        execution.node_executions = [_sql.node_of(_decoded(r, decoded)) for r in nodes]
+        logs = db.execute(
+            f"SELECT {_sql.LOG_COLUMNS} FROM logs WHERE execution_id = ? ORDER BY id",
+            (execution_id,),
+        )
+        execution.logs = [_sql.log_of(_decoded(r, _LOG_JSON)) for r in logs]
+        return execution
+
+    async def list_executions(self, query: ExecutionQuery) -> tuple[list[Execution], int]:
+        where, values = _sql.execution_filters(query)
+        rows = self._db.execute(
+            f"SELECT {_sql.EXECUTION_COLUMNS} FROM executions {where} "
+            "ORDER BY created_at DESC LIMIT ? OFFSET ?",
+            (*values, query.limit, query.offset),
+        ).fetchall()
+        (total,) = self._db.execute(f"SELECT COUNT(*) FROM executions {where}", values).fetchone()
+        return [_execution_of(row) for row in rows], total
+
+    async def transition_execution(
+        self,
+        execution_id: str,
+        *,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        cancelled_at: float | None = None,
+        error: ExecutionError | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> bool:
+        if not expected:
+            await self._require_execution(execution_id)
+            return False
+        allowed = ", ".join("?" * len(expected))
+        changed = self._db.execute(
+            "UPDATE executions SET status = ?, started_at = COALESCE(?, started_at), "
+            "finished_at = COALESCE(?, finished_at), cancelled_at = COALESCE(?, cancelled_at), "
+            "error = COALESCE(?, error), outputs = COALESCE(?, outputs) "
+            f"WHERE id = ? AND status IN ({allowed})",
+            (status.value, started_at, finished_at, cancelled_at,
+             None if error is None else _sql.dump(error.to_dict()),
+             _sql.dump_optional(outputs), execution_id, *(s.value for s in expected)),
+        ).rowcount  # fmt: skip
+        if changed == 0:
+            await self._require_execution(execution_id)
+        return changed == 1
+
+    async def _require_execution(self, execution_id: str) -> None:
+        found = self._db.execute("SELECT 1 FROM executions WHERE id = ?", (execution_id,))
+        if found.fetchone() is None:
+            raise ExecutionNotFoundError("execution", execution_id)
+
+    async def save_node_execution(
+        self, execution_id: str, node: NodeExecution, *, fence: int | None = None
+    ) -> None:
+        sql = _sql.NODE_UPSERT.format(
+            values=_sql.NODE_VALUES, fence="" if fence is None else _sql.FENCE_CONDITION
+        )
+        written = self._db.execute(sql, _sql.node_params(execution_id, node, fence)).rowcount
+        if written == 0:
+            await self._require_execution(execution_id)
+            raise _lost_lease(execution_id)
+
+    async def append_logs(
+        self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
+    ) -> None:
+        with self._write_lock() as db:
+            await self._require_execution(execution_id)
+            if fence is not None:
+                self._check_fence(execution_id, fence)
+            db.executemany(
+                "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                _sql.log_params(execution_id, entries),
+            )
+
+    def _check_fence(self, execution_id: str, fence: int) -> None:
+        row = self._db.execute("SELECT fence FROM leases WHERE execution_id = ?", (execution_id,))
+        current = row.fetchone()
+        if current is not None and current[0] != fence:
+            raise _lost_lease(execution_id)
+
+    async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO events VALUES (?, ?, ?)",
+            [(execution_id, event["sequence"], _sql.dump(event)) for event in events],
+        )
+
+    async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
+        rows = self._db.execute(
+            "SELECT sequence, data FROM events WHERE execution_id = ? AND sequence > ? "
+            "ORDER BY sequence",
+            (execution_id, after_sequence),
+        )
+        return [
+            StoredEvent(execution_id=execution_id, sequence=sequence, data=json.loads(data))
+            for sequence, data in rows
+        ]
+
+    async def find_node_outputs(
+        self, workflow_id: str, node_ids: Sequence[str]
+    ) -> dict[str, NodeExecution]:
+        wanted = set(node_ids)
+        found: dict[str, NodeExecution] = {}
+        if not wanted:
+            return found
+        rows = self._db.execute(
+            f"SELECT e.id, {', '.join('n.' + c for c in _sql.NODE_DATA_COLUMNS.split(', '))} "
+            "FROM executions e JOIN node_executions n ON n.execution_id = e.id "
+            f"WHERE e.workflow_id = ? AND n.status = 'completed' AND n.node_id IN "
+            f"({', '.join('?' * len(wanted))}) ORDER BY e.created_at DESC, n.sequence DESC",
+            (workflow_id, *wanted),
+        )
+        # The cursor is lazy: stop reading as soon as every node has its latest run.
+        for execution_id, *node_row in rows:
+            run = _sql.node_of(_decoded(node_row, _NODE_DATA_JSON))
+            if run.node_id not in found:
+                source = run.source_execution_id if run.reused else execution_id
+                found[run.node_id] = attrs.evolve(run, source_execution_id=source)
+                if len(found) == len(wanted):
+                    break
+        return found
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def acquire_lease(
+        self, execution_id: str, *, owner: str, ttl: float, now: float
+    ) -> Lease | None:
+        row = self._db.execute(_sql.LEASE_ACQUIRE, (execution_id, owner, now + ttl, now)).fetchone()
+        if row is None:
+            return None
+        return Lease(execution_id=execution_id, owner=owner, fence=row[0], expires_at=now + ttl)
+
+    async def renew_lease(self, lease: Lease, *, ttl: float, now: float) -> Lease | None:
+        renewed = self._db.execute(
+            _sql.LEASE_RENEW, (now + ttl, lease.execution_id, lease.owner, lease.fence)
+        ).rowcount
+        return attrs.evolve(lease, expires_at=now + ttl) if renewed else None
+
+    async def release_lease(self, lease: Lease) -> None:
+        self._db.execute(_sql.LEASE_RELEASE, (lease.execution_id, lease.owner, lease.fence))
+
+    async def recoverable_executions(self, *, now: float) -> list[str]:
+        return [row[0] for row in self._db.execute(_sql.RECOVERABLE, (now,))]
+
+    # -- history ---------------------------------------------------------------------------
+
+    async def execution_stats(
+        self, *, workflow_id: str | None = None, period: str = "day", now: float
+    ) -> dict[str, Any]:
+        sql = _sql.STATS.format(
+            day="CAST(created_at / 86400 AS INTEGER)",
+            finished=_sql.STATS_FINISHED,
+            workflow="" if workflow_id is None else "AND workflow_id = ?",
+        )
+        values: tuple[Any, ...] = (_sql.period_start(period, now), now)
+        if workflow_id is not None:
+            values = (*values, workflow_id)
+        return _sql.stats_from_days(self._db.execute(sql, values))
+
+    async def prune(
+        self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
+    ) -> int:
+        condition = _sql.prune_condition(older_than, keep_last_per_workflow)
+        if condition is None:
+            return 0
+        where, values = condition
+        with self._write_lock() as db:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS pruned (id TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM pruned")
+            db.execute(
+                f"INSERT INTO pruned {_sql.PRUNE_CANDIDATES.format(condition=where)}", values
+            )
+            for table in _sql.CHILD_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE execution_id IN (SELECT id FROM pruned)")
+            deleted: int = db.execute(
+                "DELETE FROM executions WHERE id IN (SELECT id FROM pruned)"
+            ).rowcount
+        return deleted
+
+    # -- schedule fires and webhook deliveries ---------------------------------------------
+
+    async def record_fire(
+        self,
+        *,
+        workflow_id: str,
+        node_id: str,
+        scheduled_at: float,
+        execution_id: str | None = None,
+    ) -> bool:
+        inserted = self._db.execute(
+            "INSERT INTO schedule_fires VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (workflow_id, node_id, round(scheduled_at * 1000), execution_id, time.time()),
+        ).rowcount
+        return inserted == 1
+
+    async def save_delivery(self, delivery: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            _sql.delivery_params(delivery),
+        )
+
+    async def pending_deliveries(self, *, now: float, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            f"SELECT {_sql.DELIVERY_COLUMNS} FROM webhook_deliveries "
+            "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        )
+        return [_sql.delivery_of(row) for row in rows]
+
+    async def update_delivery(self, delivery_id: str, **fields: Any) -> None:
+        assignments, values = _sql.delivery_assignments(fields)
+        if not fields:
+            found = self._db.execute(
+                "SELECT 1 FROM webhook_deliveries WHERE id = ?", (delivery_id,)
+            )
+            changed = len(found.fetchall())
+        else:
+            changed = self._db.execute(
+                f"UPDATE webhook_deliveries SET {assignments} WHERE id = ?", (*values, delivery_id)
+            ).rowcount
+        if changed == 0:
+            raise ExecutionNotFoundError("delivery", delivery_id)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _decoded(row: Sequence[Any], json_indexes: Sequence[int]) -> list[Any]:
+    values = list(row)
+    for index in json_indexes:
+        values[index] = _load(values[index])
+    return values
+
+
+def _execution_of(row: Sequence[Any]) -> Execution:
+    return _sql.execution_of(_decoded(row[:14], _EXECUTION_JSON))
+
+
+def _lost_lease(execution_id: str) -> StorageError:
+    return StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")
