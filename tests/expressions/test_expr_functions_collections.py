@@ -150,7 +150,7 @@ def test_filter_fast_path_keeps_loose_equality(evaluate):
     """item.k == true keeps JavaScript's loose equality for every item type."""
     rows = [{"k": True}, {"k": 1}, {"k": "1"}, {"k": False}, {"k": 0}, {}, {"k": None}]
     assert evaluate('$filter($rows, "item.k == true")', {"$rows": rows}) == rows[:3]
-    assert evaluate('$filter($rows, "item.k == \'1\'")', {"$rows": rows}) == rows[:3]
+    assert evaluate("$filter($rows, \"item.k == '1'\")", {"$rows": rows}) == rows[:3]
 
 
 def test_filter_fast_path_on_non_dict_items(evaluate):
@@ -162,7 +162,7 @@ def test_filter_fast_path_on_non_dict_items(evaluate):
 
 def test_filter_fast_path_error_names_the_item(evaluate):
     """A null item fails with the predicate text and the item's index."""
-    with pytest.raises(ExpressionError, match="'k' of null.*for item 1"):
+    with pytest.raises(ExpressionError, match=r"'k' of null.*for item 1"):
         evaluate('$filter($rows, "item.k == true")', {"$rows": [{"k": True}, None]})
 
 

@@ -139,3 +139,10 @@ def test_unknown_function_is_a_compile_error():
     assert problems == [
         {"field": "config.x", "message": "unknown function $nosuch at column 1 in '$nosuch(1)'"}
     ]
+
+
+@pytest.mark.parametrize("value", [None, 3, ["{{ 1 }}"]])
+def test_non_string_templates_are_expression_errors(value):
+    """Compiling something that is not a string is an ExpressionError, not a TypeError."""
+    with pytest.raises(ExpressionError, match="must be a string"):
+        compile_template(value)

@@ -66,7 +66,6 @@ def evaluation_failure(exc: Exception, source: str) -> Exception:
     return ExpressionError(f"evaluation failed: {type(exc).__name__}: {exc}", expression=source)
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
 def compile_expression(text: str) -> Expression:
     """The compiled form of a bare expression (no braces), cached by text.
 
@@ -74,4 +73,9 @@ def compile_expression(text: str) -> Expression:
     """
     if not isinstance(text, str):
         raise ExpressionError(f"an expression must be a string, not {type(text).__name__}")
+    return _cached_expression(text)
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _cached_expression(text: str) -> Expression:
     return Expression(text)

@@ -112,7 +112,6 @@ def _compile_body(body: str) -> Expression:
     return compile_expression(text)
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
 def compile_template(text: str) -> Template:
     """The compiled form of a template string, cached by text, so each is parsed once.
 
@@ -121,4 +120,9 @@ def compile_template(text: str) -> Template:
     """
     if not isinstance(text, str):
         raise ExpressionError(f"a template must be a string, not {type(text).__name__}")
+    return _cached_template(text)
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _cached_template(text: str) -> Template:
     return Template(text)
