@@ -8,9 +8,8 @@ column. See ``docs/expressions.md`` for the language.
 
 from __future__ import annotations
 
-from ._expression import Expression, compile_expression
 from ._semantics import UNDEFINED
-from ._template import Template, compile_template
+from ._template import Expression, Template, compile_expression, compile_template
 from ._values import CompiledValue, compile_value, expression_problems
 
 __all__ = [

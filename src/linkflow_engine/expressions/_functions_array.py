@@ -14,7 +14,6 @@ from typing import Any, Final
 
 from linkflow_engine._exceptions import ExpressionError
 
-from ._expression import Expression, compile_expression
 from ._functions_object import read_path
 from ._registry import expect_array, expect_integer, function, optional
 from ._semantics import (
@@ -27,6 +26,7 @@ from ._semantics import (
     to_string,
     truthy,
 )
+from ._template import Expression, compile_expression
 
 __all__: list[str] = []
 
