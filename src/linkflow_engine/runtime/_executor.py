@@ -1,9 +1,10 @@
 """The executor: one :class:`ExecutionRun` takes one execution from ``running`` to its end.
 
-It owns the execution record and is its only writer. Each node run goes: record started →
-input joined → config resolved → handler called (with retries and timeout) → record finished →
-outputs routed by the walk. Events are built only when someone listens; progress is written to
-storage only when it is durable (memory storage holds this very record).
+It owns the execution record and is its only writer (through its :class:`Recorder`). Each node
+run goes: breakpoint checked → record started → input joined → config resolved → handler called
+(with retries and timeout) → record finished → outputs routed by the walk. A run can also pick
+up an execution where an earlier attempt stopped: the node runs that settled stay, the rest run
+again.
 """
 
 from __future__ import annotations
@@ -15,41 +16,34 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import ExpressionError, LinkflowError, NodeError, NodeTimeoutError
 from ..events import (
-    Event,
     EventBroker,
     ExecutionCancelled,
     ExecutionCompleted,
     ExecutionFailed,
-    ExecutionLogged,
+    ExecutionPaused,
+    ExecutionResumed,
     ExecutionStarted,
-    NodeCompleted,
-    NodeFailed,
-    NodeSkipped,
-    NodeStarted,
 )
-from ..expressions import Expression, Template, compile_expression
-from ..graph import Connection, Node
-from ..nodes import NodeContext
+from ..graph import Node
 from ..nodes._context import ExecutionInfo
+from ._node_steps import NodeSteps
 from ._plan import ExecutionPlan
+from ._recorder import Recorder
 from ._records import (
     Execution,
     ExecutionError,
     ExecutionStatus,
-    LogEntry,
     NodeExecution,
     NodeStatus,
 )
-from ._retry import error_code
-from ._scope import NodeOutputs, base_scope
-from ._walk import Arrival, Walk, join_inputs
+from ._scope import base_scope
+from ._walk import Walk
 
 if TYPE_CHECKING:
     import httpx
 
-    from ..storage.base import Lease, Storage
+    from ..storage.base import Storage
 
 __all__ = ["ExecutionRun", "RunServices"]
 
@@ -79,8 +73,8 @@ class RunServices:
         self.clock = clock
 
 
-class ExecutionRun:
-    """Runs one execution; implements the services a :class:`NodeContext` calls."""
+class ExecutionRun(NodeSteps):
+    """Runs one execution (or the rest of it, after an interruption or a pause)."""
 
     def __init__(
         self,
@@ -90,22 +84,30 @@ class ExecutionRun:
         *,
         starts: Sequence[tuple[str, Any]],
         reused: Sequence[NodeExecution] = (),
-        lease: Lease | None = None,
+        resumed: bool = False,
+        event_sequence: int = 0,
     ) -> None:
         self.services = services
         self.execution = execution
         self.plan = plan
         self.workflow = plan.workflow
-        self.lease = lease
+        self.recorder = Recorder(services, execution, event_sequence=event_sequence)
         self._starts = list(starts)
         self._reused = list(reused)
-        self.reused_by_name: dict[str, Any] = {}
+        self._resumed = resumed
+        self.prior_outputs: dict[str, Any] = {}
+        """Outputs by node name of nodes that are not run again (reused or already done)."""
         self.failure: ExecutionError | None = None
         self.stop_code: str | None = None
         self._cancel_scope: anyio.CancelScope | None = None
         self._deadline = float("inf")
-        self._durable = services.storage.durable
-        self._event_sequence = 0
+        options = execution.options
+        self.debug = bool(options.get("debug"))
+        self._breakpoints = frozenset(options.get("breakpoints") or ())
+        self._stepping = bool(options.get("step"))
+        self._resume_past: str | None = options.get("pausedAt") if resumed else None
+        self.paused = False
+        self._resume_signal: anyio.Event | None = None
         self.info = ExecutionInfo(
             id=execution.id,
             mode=execution.mode.value,
@@ -116,22 +118,30 @@ class ExecutionRun:
         self._scope_base = base_scope(self, services)
         self._static_data = dict(plan.workflow.settings.static_data)
 
+    def __repr__(self) -> str:
+        return f"ExecutionRun({self.execution.id!r}, status={self.execution.status.value!r})"
+
     # -- the whole execution ---------------------------------------------------------------
 
     async def run(self) -> Execution:
         execution = self.execution
-        self.publish(ExecutionStarted, {"status": "running", "mode": execution.mode.value})
-        self.log(None, "info", "Execution started", {"mode": execution.mode.value})
+        if self._resumed:
+            self.log(None, "info", "Execution resumed from its stored progress", {})
+        else:
+            self.publish(ExecutionStarted, {"status": "running", "mode": execution.mode.value})
+            self.log(None, "info", "Execution started", {"mode": execution.mode.value})
         settled = self._record_reused()
+        settled.update(self._settled_from_prior())
         walk = Walk(self, scope=self.plan.main_nodes, starts=self._starts, settled=settled)
-        timeout = self.workflow.settings.timeout
         with anyio.CancelScope() as scope:
             self._cancel_scope = scope
-            self._deadline = anyio.current_time() + timeout
+            self._deadline = anyio.current_time() + self.workflow.settings.timeout
             scope.deadline = self._deadline
             await walk.run_to_end()
+        if self.recorder.abandoned:
+            return execution
         timed_out = scope.cancelled_caught and self.stop_code is None
-        self.execution.outputs = walk.leaf_outputs
+        execution.outputs = walk.leaf_outputs
         await self._finish(timed_out)
         return execution
 
@@ -142,18 +152,42 @@ class ExecutionRun:
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
 
+    def abandon(self) -> None:
+        """Another process owns this execution now: stop at once and write nothing more."""
+        self.recorder.abandoned = True
+        self.cancel("CANCELLED")
+
     def _record_reused(self) -> dict[str, dict[str, Any]]:
+        """Node runs taken from another execution (retry, partial run): settled, not run."""
         settled = {}
         for old in self._reused:
-            record = self._new_record(self.plan.graph.nodes[old.node_id], None)
-            record.status = NodeStatus.COMPLETED
-            record.input, record.output = old.input, old.output
+            record = self.recorder.new_record(self.plan.graph.nodes[old.node_id], None)
+            record.status = old.status if old.status is NodeStatus.FAILED else NodeStatus.COMPLETED
+            record.input, record.output, record.port = old.input, old.output, old.port
             record.started_at, record.finished_at = old.started_at, old.finished_at
+            record.error = old.error
             record.reused = True
             record.source_execution_id = old.source_execution_id
-            record.port = old.port
-            self.reused_by_name[record.node_name] = old.output
+            self.prior_outputs[record.node_name] = old.output
             settled[old.node_id] = {old.port or self.plan.default_port[old.node_id]: old.output}
+        return settled
+
+    def _settled_from_prior(self) -> dict[str, dict[str, Any]]:
+        """When resuming: the node runs that already settled stay; the others run again."""
+        if not self._resumed:
+            return {}
+        settled, again = {}, []
+        for record in self.execution.node_executions:
+            done = record.status is NodeStatus.COMPLETED or (
+                record.status is NodeStatus.FAILED and record.port is not None
+            )
+            if done and record.iteration is None and record.node_id in self.plan.main_nodes:
+                port = record.port or self.plan.default_port[record.node_id]
+                settled[record.node_id] = {port: record.output}
+                self.prior_outputs[record.node_name] = record.output
+            else:
+                again.append(record)
+        self.recorder.recycle(again)
         return settled
 
     async def _finish(self, timed_out: bool) -> None:
@@ -168,14 +202,13 @@ class ExecutionRun:
             status = ExecutionStatus.CANCELLED
         else:
             status = ExecutionStatus.FAILED if self.failure else ExecutionStatus.COMPLETED
+        await self.recorder.save_all()
         await self._transition(status, now)
         self._announce_end()
+        await self.recorder.save()
 
     async def _transition(self, status: ExecutionStatus, now: float) -> None:
         execution = self.execution
-        if self._durable:
-            for record in execution.node_executions:
-                await self._persist(record)
         changed = await self.services.storage.transition_execution(
             execution.id,
             expected=(ExecutionStatus.RUNNING, ExecutionStatus.PAUSED),
@@ -200,371 +233,69 @@ class ExecutionRun:
     def _announce_end(self) -> None:
         execution = self.execution
         status = execution.status
+        payload: dict[str, Any] = {"status": status.value, "duration": execution.duration}
         if status is ExecutionStatus.COMPLETED:
             self.log(None, "info", "Execution completed", {"duration": execution.duration})
-            self.publish(
-                ExecutionCompleted,
-                {
-                    "status": "completed",
-                    "outputs": execution.outputs,
-                    "duration": execution.duration,
-                },
-            )
+            self.publish(ExecutionCompleted, {**payload, "outputs": execution.outputs})
         elif status is ExecutionStatus.CANCELLED:
             self.log(None, "warning", "Execution cancelled", {})
-            self.publish(
-                ExecutionCancelled, {"status": "cancelled", "duration": execution.duration}
-            )
+            self.publish(ExecutionCancelled, payload)
         else:
             error = execution.error.to_dict() if execution.error else None
             message = execution.error.message if execution.error else "unknown error"
             self.log(None, "error", f"Execution failed: {message}", {})
-            self.publish(
-                ExecutionFailed,
-                {"status": "failed", "error": error, "duration": execution.duration},
-            )
+            self.publish(ExecutionFailed, {**payload, "error": error})
 
     def _record_pending(self) -> None:
+        for stale in self.recorder.leftovers():
+            stale.status, stale.started_at, stale.finished_at = NodeStatus.PENDING, None, None
         recorded = {r.node_id for r in self.execution.node_executions}
         for node_id in self.plan.order:
             if node_id not in recorded:
-                self._new_record(self.plan.graph.nodes[node_id], None)
+                self.recorder.new_record(self.plan.graph.nodes[node_id], None)
 
-    # -- one node --------------------------------------------------------------------------
+    # -- debug mode ------------------------------------------------------------------------
 
-    async def run_node(
-        self, walk: Walk, node_id: str, arrivals: list[Arrival]
-    ) -> dict[str, Any] | None:
-        """Run one node; returns what it emitted by port (None when it emitted nothing)."""
-        node = self.plan.graph.nodes[node_id]
-        node_type = self.plan.types[node_id]
-        record = walk.records[node_id] = self._new_record(node, walk.iteration)
-        try:
-            value, inputs = join_inputs(
-                node.name,
-                node_type.accepts_many_inputs,
-                arrivals,
-                self.plan.input_position,
-                self.plan.names,
-            )
-        except NodeError as error:
-            record.started_at = self.services.clock()
-            return await self._node_failed(walk, node, record, error)
-        record.input = value
-        if node.disabled:
-            record.status = NodeStatus.SKIPPED
-            self.publish(NodeSkipped, {"nodeId": node.id, "nodeName": node.name, "disabled": True})
-            return {self.plan.default_port[node_id]: value}
-        record.status = NodeStatus.RUNNING
-        record.started_at = self.services.clock()
-        await self._persist(record)
-        self.publish(NodeStarted, {"nodeId": node.id, "nodeName": node.name})
-        if node.pinned_data is not None and self.execution.mode.value == "manual":
-            return await self._node_completed(
-                walk, node, record, {self.plan.default_port[node_id]: node.pinned_data}
-            )
-        try:
-            emitted = await self._attempts(walk, node, record, value, inputs)
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await self._node_interrupted(node, record)
-            raise
-        except Exception as error:
-            return await self._node_failed(walk, node, record, error)
-        return await self._node_completed(walk, node, record, emitted)
-
-    async def _attempts(
-        self, walk: Walk, node: Node, record: NodeExecution, value: Any, inputs: dict[str, Any]
-    ) -> dict[str, Any]:
-        policy = self.plan.policies[node.id]
-        compiled = self.plan.configs[node.id]
-        if compiled.has_expressions:
-            scope = self.scope_for(walk, node, value)
-            try:
-                config = compiled.resolve(scope, path="config")
-            except ExpressionError as error:
-                raise error.located(node_id=node.id) from None
-        else:
-            scope, config = None, node.config
-        attempt = 0
-        while True:
-            attempt += 1
-            record.attempts = attempt
-            ctx = NodeContext(
-                node=node,
-                input=value,
-                inputs=inputs,
-                config=config,
-                execution=self.info,
-                static_data=self._static_data,
-                services=self,
-                scope=scope,
-                frame=walk,
-            )
-            try:
-                return await self._call(node, ctx)
-            except Exception as error:
-                code = error_code(error)
-                if not policy.should_retry(error, code, attempt):
-                    raise
-                wait = policy.wait_before(attempt, error)
-                self.log(
-                    node,
-                    "warning",
-                    f"Attempt {attempt} failed: {error}; retrying in {wait:.2f}s",
-                    {"code": code},
-                )
-                await self.services.sleep(wait)
-
-    async def _call(self, node: Node, ctx: NodeContext) -> dict[str, Any]:
-        node_type = self.plan.types[node.id]
-        if node.timeout is None:
-            result = await self._invoke(node_type.handler, node_type.is_async, ctx)
-        else:
-            with anyio.move_on_after(node.timeout / 1000) as scope:
-                result = await self._invoke(node_type.handler, node_type.is_async, ctx)
-            if scope.cancelled_caught:
-                raise NodeTimeoutError(
-                    f"node {node.name!r} timed out after {node.timeout} ms",
-                    details={"timeout": node.timeout},
-                )
-        emitted = ctx.emitted
-        return emitted if emitted is not None else {self.plan.default_port[node.id]: result}
-
-    @staticmethod
-    async def _invoke(
-        handler: Callable[[NodeContext], Any], is_async: bool, ctx: NodeContext
-    ) -> Any:
-        if is_async:
-            return await handler(ctx)
-        return await anyio.to_thread.run_sync(handler, ctx, abandon_on_cancel=True)
-
-    def scope_for(self, frame: Any, node: Node, value: Any) -> Mapping[str, Any]:
-        """The variables a node's expressions see (built only when a node has some)."""
-        walk: Walk = frame
-        scope = dict(self._scope_base)
-        scope["$input"] = scope["$json"] = value
-        scope["$nodeId"] = node.id
-        scope["$node"] = NodeOutputs(walk.named)
-        if walk.variables:
-            scope.update(walk.variables)
-        return scope
-
-    async def _node_completed(
-        self, walk: Walk, node: Node, record: NodeExecution, emitted: dict[str, Any]
-    ) -> dict[str, Any]:
-        port, output = next(iter(emitted.items())) if emitted else (None, None)
-        record.status = NodeStatus.COMPLETED
-        record.output = output
-        record.port = port
-        record.finished_at = self.services.clock()
-        walk.named[node.name] = output
-        await self._persist(record)
-        self.publish(
-            NodeCompleted,
-            {
-                "nodeId": node.id,
-                "nodeName": node.name,
-                "port": port,
-                "output": output,
-                "duration": record.duration,
-            },
-        )
-        return emitted
-
-    async def _node_failed(
-        self, walk: Walk, node: Node, record: NodeExecution, error: BaseException
-    ) -> dict[str, Any] | None:
-        failure = _error_of(node, error)
-        record.status = NodeStatus.FAILED
-        record.error = failure
-        record.finished_at = self.services.clock()
-        self.log(
-            node, "error", f"Node {node.name!r} failed: {failure.message}", {"code": failure.code}
-        )
-        await self._persist(record)
-        self.publish(
-            NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": failure.to_dict()}
-        )
-        on_error = node.on_error or self.workflow.settings.error_handling
-        if on_error == "continue":
-            record.output = {"error": failure.to_dict()}
-            return {self.plan.default_port[node.id]: record.output}
-        if on_error == "errorOutput":
-            record.output = {"error": failure.to_dict()}
-            return {"error": record.output}
-        if self.failure is None:
-            self.failure = failure
-        self.cancel("CANCELLED")
-        return None
-
-    async def _node_interrupted(self, node: Node, record: NodeExecution) -> None:
-        code = self.stop_code
-        if code is None:
-            code = "TIMEOUT" if anyio.current_time() >= self._deadline else "CANCELLED"
-        reason = "the execution timed out" if code == "TIMEOUT" else "the execution was stopped"
-        record.status = NodeStatus.FAILED
-        record.error = ExecutionError(
-            message=f"interrupted: {reason}", code=code, node_id=node.id, node_name=node.name
-        )
-        record.finished_at = self.services.clock()
-        await self._persist(record)
-        self.publish(
-            NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": record.error.to_dict()}
-        )
-
-    # -- records, logs, events -------------------------------------------------------------
-
-    def _new_record(self, node: Node, iteration: int | None) -> NodeExecution:
-        runs = self.execution.node_executions
-        record = NodeExecution(
-            node_id=node.id, node_name=node.name, sequence=len(runs), iteration=iteration
-        )
-        runs.append(record)
-        return record
-
-    def record_skipped(self, node_id: str, iteration: int | None) -> None:
-        node = self.plan.graph.nodes[node_id]
-        record = self._new_record(node, iteration)
-        record.status = NodeStatus.SKIPPED
-        self.publish(NodeSkipped, {"nodeId": node.id, "nodeName": node.name})
-        for (owner, _), body in self.plan.bodies.items():
-            if owner == node_id:
-                for inner in self.plan.order:
-                    if inner in body.nodes and self.plan.owner_of.get(inner) is body:
-                        self.record_skipped(inner, iteration)
-
-    async def _persist(self, record: NodeExecution) -> None:
-        if self._durable:
-            fence = self.lease.fence if self.lease else None
-            await self.services.storage.save_node_execution(self.execution.id, record, fence=fence)
-
-    def publish(self, event_class: type[Event], payload: dict[str, Any]) -> None:
-        self._event_sequence += 1
-        broker = self.services.broker
-        if broker.idle or not broker.has_subscribers(self.execution.id):
-            return
-        event = event_class(
-            execution_id=self.execution.id,
-            workflow_id=self.execution.workflow_id,
-            sequence=self._event_sequence,
-            timestamp=self.services.clock(),
-            payload=payload,
-        )
-        broker.publish(event)
-
-    # -- NodeServices ----------------------------------------------------------------------
-
-    def log(self, node: Node | None, level: str, message: str, data: dict[str, Any]) -> None:
-        entry = LogEntry(
-            timestamp=self.services.clock(),
-            level=level,
-            message=message,
-            node_id=node.id if node is not None else None,
-            data=data or None,
-        )
-        self.execution.logs.append(entry)
-        self.publish(ExecutionLogged, entry.to_dict())
-
-    def http_client(self) -> httpx.AsyncClient:
-        if self.services.http_client is None:
-            raise NodeError("this engine has no HTTP client")
-        return self.services.http_client()
-
-    async def credentials(self, node: Node, credential_id: str) -> dict[str, Any]:
-        from .._exceptions import CredentialError
-
-        raise CredentialError(f"credential {credential_id!r} is not available: no credential store")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.services.sleep(seconds)
-
-    def evaluate(self, expression: str, scope: Mapping[str, Any]) -> Any:
-        return compile_expression(expression).evaluate(scope)
-
-    async def run_branch(
-        self, frame: Any, node: Node, port: str, items: Sequence[Any], *, parallel: bool
-    ) -> list[Any]:
-        body = self.plan.bodies.get((node.id, port))
-        if body is None:
-            raise NodeError(f"port {port!r} of node {node.name!r} is not a branch port")
-        results: list[Any] = [None] * len(items)
-        parent: Walk = frame
-
-        async def one(index: int) -> None:
-            variables = {
-                "$item": items[index],
-                "$index": index,
-                "$first": index == 0,
-                "$last": index == len(items) - 1,
-            }
-            starts = [(conn.target, items[index]) for conn in body.entries]
-            walk = Walk(
-                self,
-                scope=body.nodes,
-                starts=starts,
-                iteration=index,
-                variables=variables,
-                parent=parent,
-            )
-            await walk.run_to_end()
-            results[index] = walk.result()
-
-        if parallel:
-            limiter = anyio.CapacityLimiter(max(1, self.workflow.settings.max_concurrency))
-            async with anyio.create_task_group() as task_group:
-                for index in range(len(items)):
-                    task_group.start_soon(_limited, limiter, one, index)
-        else:
-            for index in range(len(items)):
-                await one(index)
-        return results
-
-    def condition_holds(
-        self, walk: Walk, conn: Connection, condition: Template | Expression, value: Any
-    ) -> bool:
-        scope = dict(self._scope_base)
-        scope["$output"] = scope["$json"] = value
-        scope["$node"] = NodeOutputs(walk.named)
-        try:
-            return _truthy(condition.evaluate(scope))
-        except ExpressionError as error:
-            # The source node's output cannot be routed: the execution fails on that node.
-            node = self.plan.graph.nodes[conn.source]
-            located = error.located(node_id=node.id, path=f"connections[{conn.target}].condition")
-            failure = _error_of(node, located)
-            self.log(node, "error", f"Connection condition failed: {located.message}", {})
-            if self.failure is None:
-                self.failure = failure
-            self.cancel("CANCELLED")
+    def _breaks_at(self, node: Node) -> bool:
+        if node.id == self._resume_past:
+            self._resume_past = None
             return False
+        return self._stepping or node.breakpoint or node.id in self._breakpoints
 
-
-async def _limited(limiter: anyio.CapacityLimiter, fn: Callable[[int], Any], index: int) -> None:
-    async with limiter:
-        await fn(index)
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, float) and value != value:  # NaN is falsy, as in JavaScript
-        return False
-    return bool(value) if not isinstance(value, (dict, list)) else True
-
-
-def _error_of(node: Node, error: BaseException) -> ExecutionError:
-    if isinstance(error, LinkflowError):
-        payload = error.to_dict()
-        return ExecutionError(
-            message=error.message,
-            code=error.code,
-            node_id=node.id,
-            node_name=node.name,
-            details=payload.get("details"),
+    async def _pause(self, node: Node) -> None:
+        """Pause before ``node`` until :meth:`resumed` (durably: the status is ``paused``)."""
+        storage = self.services.storage
+        execution = self.execution
+        if execution.status is not ExecutionStatus.PAUSED:
+            paused = await storage.transition_execution(
+                execution.id, expected=(ExecutionStatus.RUNNING,), status=ExecutionStatus.PAUSED
+            )
+            if not paused:  # cancelled meanwhile: the cancel reaches us at the next checkpoint
+                self.cancel("CANCELLED")
+                await anyio.lowlevel.checkpoint()
+                return
+            execution.status = ExecutionStatus.PAUSED
+        execution.options["pausedAt"] = node.id
+        await storage.save_execution_options(execution.id, execution.options)
+        self.publish(
+            ExecutionPaused, {"status": "paused", "nodeId": node.id, "nodeName": node.name}
         )
-    return ExecutionError(
-        message=str(error) or type(error).__name__,
-        code="NODE_ERROR",
-        node_id=node.id,
-        node_name=node.name,
-        details={"type": type(error).__name__},
-    )
+        self.log(node, "info", f"Execution paused before node {node.name!r}", {})
+        await self.recorder.save_all()
+        self._resume_signal = anyio.Event()
+        self.paused = True
+        paused_at = anyio.current_time()
+        await self._resume_signal.wait()
+        self.paused = False
+        if self._cancel_scope is not None:  # time spent paused does not count against timeout
+            self._deadline += anyio.current_time() - paused_at
+            self._cancel_scope.deadline = self._deadline
+        execution.status = ExecutionStatus.RUNNING
+        self.publish(ExecutionResumed, {"status": "running", "nodeId": node.id})
+        self.log(node, "info", "Execution resumed", {"step": self._stepping})
+
+    def resumed(self, *, step: bool) -> None:
+        """The stored status went from paused to running: go on (one node only with ``step``)."""
+        self._stepping = step
+        if self._resume_signal is not None:
+            self._resume_signal.set()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._executor import ExecutionRun, RunServices
 
-__all__ = ["NodeOutputs", "base_scope"]
+__all__ = ["NodeOutputs", "base_scope", "condition_scope", "node_scope"]
 
 
 class NodeOutputs(Mapping[str, Any]):
@@ -57,3 +57,30 @@ def base_scope(run: ExecutionRun, services: RunServices) -> dict[str, Any]:
         "$vars": services.variables,
         "$credentials": {},
     }
+
+
+def node_scope(
+    base: Mapping[str, Any],
+    named: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    node_id: str,
+    value: Any,
+) -> dict[str, Any]:
+    """What a node's config expressions see: ``$input``/``$json`` is the node's input."""
+    scope = dict(base)
+    scope["$input"] = scope["$json"] = value
+    scope["$nodeId"] = node_id
+    scope["$node"] = NodeOutputs(named)
+    if variables:
+        scope.update(variables)
+    return scope
+
+
+def condition_scope(
+    base: Mapping[str, Any], named: Mapping[str, Any], value: Any
+) -> dict[str, Any]:
+    """What a connection condition sees: ``$output`` (and ``$json``) is the source's output."""
+    scope = dict(base)
+    scope["$output"] = scope["$json"] = value
+    scope["$node"] = NodeOutputs(named)
+    return scope

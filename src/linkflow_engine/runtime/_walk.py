@@ -24,7 +24,7 @@ from ..graph import Connection, canonical_port
 from ._records import NodeExecution, NodeStatus
 
 if TYPE_CHECKING:
-    from ._executor import ExecutionRun
+    from ._node_steps import NodeSteps
 
 __all__ = ["Arrival", "Walk"]
 
@@ -37,7 +37,7 @@ class Walk:
 
     def __init__(
         self,
-        run: ExecutionRun,
+        run: NodeSteps,
         *,
         scope: frozenset[str],
         starts: Iterable[tuple[str, Any]],
@@ -52,7 +52,7 @@ class Walk:
         self.iteration = iteration
         self.variables: Mapping[str, Any] = variables or {}
         self.named: ChainMap[str, Any] = (
-            parent.named.new_child() if parent is not None else ChainMap(run.reused_by_name)
+            parent.named.new_child() if parent is not None else ChainMap({}, run.prior_outputs)
         )
         self.leaf_outputs: dict[str, Any] = {}
         self.records: dict[str, NodeExecution] = {}

@@ -1,0 +1,320 @@
+"""How one node runs: breakpoint, record, input, config, attempts, outcome; and the services a
+:class:`~linkflow_engine.NodeContext` calls. :class:`ExecutionRun` builds on this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._exceptions import ExpressionError, LinkflowError, NodeError, NodeTimeoutError
+from ..events import Event, NodeCompleted, NodeFailed, NodeSkipped, NodeStarted
+from ..expressions import Expression, Template, compile_expression
+from ..graph import Connection, Node
+from ..nodes import NodeContext
+from ._branches import run_body
+from ._records import ExecutionError, NodeExecution, NodeStatus
+from ._retry import error_code
+from ._scope import condition_scope, node_scope
+from ._walk import Arrival, Walk, join_inputs
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..graph import Workflow
+    from ..nodes._context import ExecutionInfo
+    from ._executor import RunServices
+    from ._plan import ExecutionPlan
+    from ._recorder import Recorder
+    from ._records import Execution
+
+__all__ = ["NodeSteps"]
+
+
+class NodeSteps:
+    """The node-level half of an execution run (the state lives in :class:`ExecutionRun`)."""
+
+    services: RunServices
+    execution: Execution
+    plan: ExecutionPlan
+    workflow: Workflow
+    recorder: Recorder
+    info: ExecutionInfo
+    debug: bool
+    prior_outputs: dict[str, Any]
+    failure: ExecutionError | None
+    stop_code: str | None
+    _deadline: float
+    _static_data: dict[str, Any]
+    _scope_base: dict[str, Any]
+
+    def log(self, node: Node | None, level: str, message: str, data: dict[str, Any]) -> None:
+        self.recorder.log(node, level, message, data)
+
+    def publish(self, event_class: type[Event], payload: dict[str, Any]) -> None:
+        self.recorder.publish(event_class, payload)
+
+    def cancel(self, code: str = "CANCELLED") -> None:
+        raise NotImplementedError
+
+    def _breaks_at(self, node: Node) -> bool:
+        raise NotImplementedError
+
+    async def _pause(self, node: Node) -> None:
+        raise NotImplementedError
+
+    async def run_node(
+        self, walk: Walk, node_id: str, arrivals: list[Arrival]
+    ) -> dict[str, Any] | None:
+        """Run one node; returns what it emitted by port (None when it emitted nothing)."""
+        node = self.plan.graph.nodes[node_id]
+        node_type = self.plan.types[node_id]
+        if self.debug and self._breaks_at(node):
+            await self._pause(node)
+        record = walk.records[node_id] = self.recorder.new_record(node, walk.iteration)
+        try:
+            value, inputs = join_inputs(
+                node.name,
+                node_type.accepts_many_inputs,
+                arrivals,
+                self.plan.input_position,
+                self.plan.names,
+            )
+        except NodeError as error:
+            record.started_at = self.services.clock()
+            return await self._node_failed(walk, node, record, error)
+        record.input = value
+        if node.disabled:
+            record.status = NodeStatus.SKIPPED
+            self.publish(NodeSkipped, {"nodeId": node.id, "nodeName": node.name, "disabled": True})
+            return {self.plan.default_port[node_id]: value}
+        record.status = NodeStatus.RUNNING
+        record.started_at = self.services.clock()
+        await self.recorder.save(record)
+        self.publish(NodeStarted, {"nodeId": node.id, "nodeName": node.name})
+        if node.pinned_data is not None and self.execution.mode.value == "manual":
+            return await self._node_completed(
+                walk, node, record, {self.plan.default_port[node_id]: node.pinned_data}
+            )
+        try:
+            emitted = await self._attempts(walk, node, record, value, inputs)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._node_interrupted(node, record)
+            raise
+        except Exception as error:
+            return await self._node_failed(walk, node, record, error)
+        return await self._node_completed(walk, node, record, emitted)
+
+    async def _attempts(
+        self, walk: Walk, node: Node, record: NodeExecution, value: Any, inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        policy = self.plan.policies[node.id]
+        compiled = self.plan.configs[node.id]
+        if compiled.has_expressions:
+            scope = self.scope_for(walk, node, value)
+            try:
+                config = compiled.resolve(scope, path="config")
+            except ExpressionError as error:
+                raise error.located(node_id=node.id) from None
+        else:
+            scope, config = None, node.config
+        attempt = 0
+        while True:
+            attempt += 1
+            record.attempts = attempt
+            ctx = NodeContext(
+                node=node,
+                input=value,
+                inputs=inputs,
+                config=config,
+                execution=self.info,
+                static_data=self._static_data,
+                services=self,
+                scope=scope,
+                frame=walk,
+            )
+            try:
+                return await self._call(node, ctx)
+            except Exception as error:
+                code = error_code(error)
+                if not policy.should_retry(error, code, attempt):
+                    raise
+                wait = policy.wait_before(attempt, error)
+                self.log(
+                    node,
+                    "warning",
+                    f"Attempt {attempt} failed: {error}; retrying in {wait:.2f}s",
+                    {"code": code},
+                )
+                await self.services.sleep(wait)
+
+    async def _call(self, node: Node, ctx: NodeContext) -> dict[str, Any]:
+        node_type = self.plan.types[node.id]
+        if node.timeout is None:
+            result = await self._invoke(node_type.handler, node_type.is_async, ctx)
+        else:
+            with anyio.move_on_after(node.timeout / 1000) as scope:
+                result = await self._invoke(node_type.handler, node_type.is_async, ctx)
+            if scope.cancelled_caught:
+                raise NodeTimeoutError(
+                    f"node {node.name!r} timed out after {node.timeout} ms",
+                    details={"timeout": node.timeout},
+                )
+        emitted = ctx.emitted
+        return emitted if emitted is not None else {self.plan.default_port[node.id]: result}
+
+    @staticmethod
+    async def _invoke(
+        handler: Callable[[NodeContext], Any], is_async: bool, ctx: NodeContext
+    ) -> Any:
+        if is_async:
+            return await handler(ctx)
+        return await anyio.to_thread.run_sync(handler, ctx, abandon_on_cancel=True)
+
+    def scope_for(self, frame: Any, node: Node, value: Any) -> Mapping[str, Any]:
+        """The variables a node's expressions see (built only when a node has some)."""
+        walk: Walk = frame
+        return node_scope(self._scope_base, walk.named, walk.variables, node.id, value)
+
+    async def _node_completed(
+        self, walk: Walk, node: Node, record: NodeExecution, emitted: dict[str, Any]
+    ) -> dict[str, Any]:
+        port, output = next(iter(emitted.items())) if emitted else (None, None)
+        record.status = NodeStatus.COMPLETED
+        record.output = output
+        record.port = port
+        record.finished_at = self.services.clock()
+        walk.named[node.name] = output
+        await self.recorder.save(record)
+        self.publish(
+            NodeCompleted,
+            {
+                "nodeId": node.id,
+                "nodeName": node.name,
+                "port": port,
+                "output": output,
+                "duration": record.duration,
+            },
+        )
+        return emitted
+
+    async def _node_failed(
+        self, walk: Walk, node: Node, record: NodeExecution, error: BaseException
+    ) -> dict[str, Any] | None:
+        failure = _error_of(node, error)
+        record.status = NodeStatus.FAILED
+        record.error = failure
+        record.finished_at = self.services.clock()
+        self.log(
+            node, "error", f"Node {node.name!r} failed: {failure.message}", {"code": failure.code}
+        )
+        on_error = node.on_error or self.workflow.settings.error_handling
+        if on_error in ("continue", "errorOutput"):
+            record.output = {"error": failure.to_dict()}
+            record.port = "error" if on_error == "errorOutput" else self.plan.default_port[node.id]
+        await self.recorder.save(record)
+        self.publish(
+            NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": failure.to_dict()}
+        )
+        if record.port is not None:
+            return {record.port: record.output}
+        if self.failure is None:
+            self.failure = failure
+        self.cancel("CANCELLED")
+        return None
+
+    async def _node_interrupted(self, node: Node, record: NodeExecution) -> None:
+        code = self.stop_code
+        if code is None:
+            code = "TIMEOUT" if anyio.current_time() >= self._deadline else "CANCELLED"
+        reason = "the execution timed out" if code == "TIMEOUT" else "the execution was stopped"
+        record.status = NodeStatus.FAILED
+        record.error = ExecutionError(
+            message=f"interrupted: {reason}", code=code, node_id=node.id, node_name=node.name
+        )
+        record.finished_at = self.services.clock()
+        await self.recorder.save(record)
+        self.publish(
+            NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": record.error.to_dict()}
+        )
+
+    def record_skipped(self, node_id: str, iteration: int | None) -> None:
+        node = self.plan.graph.nodes[node_id]
+        record = self.recorder.new_record(node, iteration)
+        record.status = NodeStatus.SKIPPED
+        self.publish(NodeSkipped, {"nodeId": node.id, "nodeName": node.name})
+        for (owner, _), body in self.plan.bodies.items():
+            if owner == node_id:
+                for inner in self.plan.order:
+                    if inner in body.nodes and self.plan.owner_of.get(inner) is body:
+                        self.record_skipped(inner, iteration)
+
+    # -- NodeServices ----------------------------------------------------------------------
+
+    def http_client(self) -> httpx.AsyncClient:
+        if self.services.http_client is None:
+            raise NodeError("this engine has no HTTP client")
+        return self.services.http_client()
+
+    async def credentials(self, node: Node, credential_id: str) -> dict[str, Any]:
+        from .._exceptions import CredentialError
+
+        raise CredentialError(f"credential {credential_id!r} is not available: no credential store")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.services.sleep(seconds)
+
+    def evaluate(self, expression: str, scope: Mapping[str, Any]) -> Any:
+        return compile_expression(expression).evaluate(scope)
+
+    async def run_branch(
+        self, frame: Any, node: Node, port: str, items: Sequence[Any], *, parallel: bool
+    ) -> list[Any]:
+        body = self.plan.bodies.get((node.id, port))
+        if body is None:
+            raise NodeError(f"port {port!r} of node {node.name!r} is not a branch port")
+        return await run_body(self, frame, body, items, parallel=parallel)
+
+    def condition_holds(
+        self, walk: Walk, conn: Connection, condition: Template | Expression, value: Any
+    ) -> bool:
+        scope = condition_scope(self._scope_base, walk.named, value)
+        try:
+            return _truthy(condition.evaluate(scope))
+        except ExpressionError as error:
+            # The source node's output cannot be routed: the execution fails on that node.
+            node = self.plan.graph.nodes[conn.source]
+            located = error.located(node_id=node.id, path=f"connections[{conn.target}].condition")
+            failure = _error_of(node, located)
+            self.log(node, "error", f"Connection condition failed: {located.message}", {})
+            if self.failure is None:
+                self.failure = failure
+            self.cancel("CANCELLED")
+            return False
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, float) and value != value:  # NaN is falsy, as in JavaScript
+        return False
+    return bool(value) if not isinstance(value, (dict, list)) else True
+
+
+def _error_of(node: Node, error: BaseException) -> ExecutionError:
+    if isinstance(error, LinkflowError):
+        payload = error.to_dict()
+        return ExecutionError(
+            message=error.message,
+            code=error.code,
+            node_id=node.id,
+            node_name=node.name,
+            details=payload.get("details"),
+        )
+    return ExecutionError(
+        message=str(error) or type(error).__name__,
+        code="NODE_ERROR",
+        node_id=node.id,
+        node_name=node.name,
+        details={"type": type(error).__name__},
+    )

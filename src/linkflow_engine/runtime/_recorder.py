@@ -1,0 +1,133 @@
+"""The recorder: the one writer of an execution's record, logs and events.
+
+It keeps the record in memory (what ``run_workflow`` returns) and, when the storage is durable,
+writes progress through: a node run when it starts and when it settles, with the log lines and
+events gathered since the last write, under the run's lease fence. With memory storage the
+record *is* the stored one and nothing is written twice.
+
+Events get a gap-free ``sequence`` always, but are built only when someone listens or durable
+storage keeps them for replay.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..events import Event, ExecutionLogged
+from ._records import Execution, LogEntry, NodeExecution, NodeStatus
+
+if TYPE_CHECKING:
+    from ..graph import Node
+    from ..storage.base import Lease
+    from ._executor import RunServices
+
+__all__ = ["Recorder"]
+
+_RECYCLED_FIELDS: dict[str, Any] = {
+    "status": NodeStatus.PENDING,
+    "started_at": None,
+    "finished_at": None,
+    "input": None,
+    "output": None,
+    "error": None,
+    "attempts": 0,
+    "port": None,
+}
+
+
+class Recorder:
+    """Creates node runs, log lines and events for one execution, and saves them."""
+
+    def __init__(self, services: RunServices, execution: Execution, *, event_sequence: int = 0):
+        self.services = services
+        self.execution = execution
+        self.lease: Lease | None = None
+        self.abandoned = False
+        """True once another process owns the execution: nothing more is written."""
+        self._durable = services.storage.durable
+        self._keeps_events = self._durable
+        self._sequence = event_sequence
+        self._logs_saved = len(execution.logs)
+        self._events: list[dict[str, Any]] = []
+        self._recyclable: dict[tuple[str, int | None], NodeExecution] = {}
+
+    # -- node runs -------------------------------------------------------------------------
+
+    def recycle(self, records: list[NodeExecution]) -> None:
+        """Node runs of an earlier attempt of this execution that will run again: their slots
+        (and sequence numbers) are reused instead of adding new runs."""
+        for record in records:
+            self._recyclable[(record.node_id, record.iteration)] = record
+
+    def new_record(self, node: Node, iteration: int | None) -> NodeExecution:
+        old = self._recyclable.pop((node.id, iteration), None) if self._recyclable else None
+        if old is not None:
+            for field, value in _RECYCLED_FIELDS.items():
+                setattr(old, field, value)
+            return old
+        runs = self.execution.node_executions
+        record = NodeExecution(
+            node_id=node.id, node_name=node.name, sequence=len(runs), iteration=iteration
+        )
+        runs.append(record)
+        return record
+
+    def leftovers(self) -> list[NodeExecution]:
+        """Runs of an earlier attempt that this attempt did not reach."""
+        left = list(self._recyclable.values())
+        self._recyclable.clear()
+        return left
+
+    async def save(self, record: NodeExecution | None = None) -> None:
+        """Write ``record`` (if any) with the logs and events since the last save."""
+        if not self._durable or self.abandoned:
+            return
+        storage = self.services.storage
+        fence = self.lease.fence if self.lease else None
+        execution_id = self.execution.id
+        if record is not None:
+            await storage.save_node_execution(execution_id, record, fence=fence)
+        logs = self.execution.logs
+        if len(logs) > self._logs_saved:
+            await storage.append_logs(execution_id, logs[self._logs_saved :], fence=fence)
+            self._logs_saved = len(logs)
+        if self._events:
+            events, self._events = self._events, []
+            await storage.append_events(execution_id, events)
+
+    async def save_all(self) -> None:
+        """Write every node run (at the end, and before pausing)."""
+        for record in self.execution.node_executions:
+            await self.save(record)
+        await self.save()
+
+    # -- logs and events -------------------------------------------------------------------
+
+    def log(self, node: Node | None, level: str, message: str, data: dict[str, Any]) -> None:
+        entry = LogEntry(
+            timestamp=self.services.clock(),
+            level=level,
+            message=message,
+            node_id=node.id if node is not None else None,
+            data=data or None,
+        )
+        self.execution.logs.append(entry)
+        self.publish(ExecutionLogged, entry.to_dict())
+
+    def publish(self, event_class: type[Event], payload: dict[str, Any]) -> None:
+        self._sequence += 1
+        broker = self.services.broker
+        listening = not broker.idle and broker.has_subscribers(self.execution.id)
+        if not (listening or self._keeps_events):
+            return
+        event = event_class(
+            execution_id=self.execution.id,
+            workflow_id=self.execution.workflow_id,
+            sequence=self._sequence,
+            timestamp=self.services.clock(),
+            payload=payload,
+        )
+        if self._keeps_events:
+            self._events.append(event.to_dict())
+        if listening:
+            broker.publish(event)
