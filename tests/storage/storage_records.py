@@ -49,6 +49,8 @@ def make_execution(
 ) -> Execution:
     """An execution with a workflow snapshot; started one second after creation."""
     fields.setdefault("started_at", created_at + 1.0)
+    fields.setdefault("input_data", {"customer": "ada", "n": 3})
+    fields.setdefault("options", {"debug": False, "breakpoints": ["step"]})
     return Execution(
         id=execution_id,
         workflow_id=workflow_id,
@@ -56,8 +58,6 @@ def make_execution(
         status=status,
         mode=mode,
         workflow=make_workflow(workflow_id),
-        input_data={"customer": "ada", "n": 3},
-        options={"debug": False, "breakpoints": ["step"]},
         created_at=created_at,
         **fields,
     )

@@ -37,7 +37,10 @@ async def test_execution_reads_back_equal_to_what_was_written(storage: Storage) 
         triggered_by="user-7",
     )
     await storage.create_execution(attrs.evolve(written, node_executions=[], logs=[]))
-    written.node_executions = [make_node(0), make_node(1, status=NodeStatus.FAILED, error=failure())]
+    written.node_executions = [
+        make_node(0),
+        make_node(1, status=NodeStatus.FAILED, error=failure()),
+    ]
     for run in written.node_executions:
         await storage.save_node_execution("ex-1", run)
     written.logs = [make_log("one"), make_log("two")]
@@ -208,7 +211,9 @@ async def test_find_node_outputs_takes_the_latest_completed_run(storage: Storage
     await storage.save_node_execution("old", make_node(0, output="old"))
     await storage.save_node_execution("old", make_node(1, node_id="other", output="o"))
     await storage.save_node_execution("new", make_node(0, output="new"))
-    await storage.save_node_execution("new", make_node(1, node_id="other", status=NodeStatus.FAILED))
+    await storage.save_node_execution(
+        "new", make_node(1, node_id="other", status=NodeStatus.FAILED)
+    )
     found = await storage.find_node_outputs("wf-1", ["step", "other", "never"])
     assert {k: (v.output, v.source_execution_id) for k, v in found.items()} == {
         "step": ("new", "new"),
