@@ -7,28 +7,25 @@ afterwards, so tests never see each other's rows.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from storage_records import POSTGRES_DSN
 
 from linkflow_engine.storage.base import Storage
 from linkflow_engine.storage.memory import MemoryStorage
 from linkflow_engine.storage.postgres import PostgresStorage
 from linkflow_engine.storage.sqlite import SQLiteStorage
 
-POSTGRES_DSN = os.environ.get(
-    "LINKFLOW_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
-)
-
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     """An open, empty storage of each backend."""
     backend: Storage
+    schema = None
     if request.param == "memory":
         backend = MemoryStorage()
     elif request.param == "sqlite":
@@ -36,12 +33,15 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     else:
         schema = f"test_{uuid.uuid4().hex[:16]}"
         backend = PostgresStorage(POSTGRES_DSN, schema=schema, min_size=1, max_size=4)
-        request.addfinalizer(lambda: _drop_schema(schema))
-    await backend.open()
     try:
-        yield backend
+        await backend.open()
+        try:
+            yield backend
+        finally:
+            await backend.aclose()
     finally:
-        await backend.aclose()
+        if schema is not None:
+            _drop_schema(schema)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import attrs
@@ -17,6 +18,9 @@ from linkflow_engine.runtime._records import (
     NodeStatus,
 )
 
+POSTGRES_DSN = os.environ.get(
+    "LINKFLOW_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z
 DAY = 86400.0
 

@@ -6,8 +6,7 @@ import sqlite3
 
 import psycopg
 import pytest
-from conftest import POSTGRES_DSN
-from storage_records import make_execution, make_node
+from storage_records import POSTGRES_DSN, make_execution, make_node
 
 from linkflow_engine import StorageError
 from linkflow_engine.storage.base import Storage
