@@ -78,6 +78,18 @@ async def test_unknown_execution_raises_not_found(storage: Storage) -> None:
         assert (caught.value.kind, caught.value.id) == ("execution", "nope")
 
 
+async def test_status_and_options_are_read_and_saved_alone(storage: Storage) -> None:
+    """get_status reads the status; save_execution_options replaces the options."""
+    await storage.create_execution(make_execution())
+    assert await storage.get_status("ex-1") is RUNNING
+    await storage.save_execution_options("ex-1", {"debug": True, "pausedAt": "step"})
+    assert (await storage.get_execution("ex-1")).options == {"debug": True, "pausedAt": "step"}
+    with pytest.raises(ExecutionNotFoundError):
+        await storage.get_status("nope")
+    with pytest.raises(ExecutionNotFoundError):
+        await storage.save_execution_options("nope", {})
+
+
 async def test_creating_an_existing_execution_is_an_error(storage: Storage) -> None:
     """A second create_execution with the same id raises StorageError."""
     await storage.create_execution(make_execution())

@@ -125,8 +125,12 @@ WHERE status IN ('completed', 'failed', 'cancelled') AND ({condition})
 CHILD_TABLES = ("node_executions", "logs", "events", "leases")
 
 
+# One encoder for every write: json.dumps would build a new one per call with these options.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return _encode(value)
 
 
 def dump_optional(value: Any) -> str | None:

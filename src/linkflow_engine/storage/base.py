@@ -146,6 +146,24 @@ class Storage(Protocol):
         ExecutionNotFoundError when the execution does not exist."""
         ...
 
+    async def get_status(self, execution_id: str) -> ExecutionStatus:
+        """Just the status (cheap: running executions poll it for cancels and resumes)."""
+        ...
+
+    async def save_execution_options(self, execution_id: str, options: dict[str, Any]) -> None:
+        """Replace the execution's ``options`` (debug state: where it paused, stepping)."""
+        ...
+
+    async def get_status(self, execution_id: str) -> ExecutionStatus:
+        """The stored status alone (a cheap read, for polling cancellation from another
+        process); ExecutionNotFoundError when the execution does not exist."""
+        ...
+
+    async def save_execution_options(self, execution_id: str, options: dict[str, Any]) -> None:
+        """Replace the execution's ``options`` (debug mode keeps its pause point and stepping
+        there); ExecutionNotFoundError when the execution does not exist."""
+        ...
+
     async def save_node_execution(
         self, execution_id: str, node: NodeExecution, *, fence: int | None = None
     ) -> None:

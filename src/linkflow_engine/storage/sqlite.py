@@ -42,6 +42,8 @@ _EXECUTION_JSON = (9, 13)
 _NODE_JSON = (6,)
 _NODE_DATA_JSON = (6, 12, 13)
 _LOG_JSON = (4,)
+_NODE_UPSERT = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence="")
+_NODE_UPSERT_FENCED = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence=_sql.FENCE_CONDITION)
 
 
 class SQLiteStorage:
@@ -247,12 +249,24 @@ class SQLiteStorage:
         if found.fetchone() is None:
             raise ExecutionNotFoundError("execution", execution_id)
 
+    async def get_status(self, execution_id: str) -> ExecutionStatus:
+        row = self._db.execute("SELECT status FROM executions WHERE id = ?", (execution_id,))
+        found = row.fetchone()
+        if found is None:
+            raise ExecutionNotFoundError("execution", execution_id)
+        return ExecutionStatus(found[0])
+
+    async def save_execution_options(self, execution_id: str, options: dict[str, Any]) -> None:
+        changed = self._db.execute(
+            "UPDATE executions SET options = ? WHERE id = ?", (_sql.dump(options), execution_id)
+        ).rowcount
+        if changed == 0:
+            raise ExecutionNotFoundError("execution", execution_id)
+
     async def save_node_execution(
         self, execution_id: str, node: NodeExecution, *, fence: int | None = None
     ) -> None:
-        sql = _sql.NODE_UPSERT.format(
-            values=_sql.NODE_VALUES, fence="" if fence is None else _sql.FENCE_CONDITION
-        )
+        sql = _NODE_UPSERT if fence is None else _NODE_UPSERT_FENCED
         written = self._db.execute(sql, _sql.node_params(execution_id, node, fence)).rowcount
         if written == 0:
             await self._require_execution(execution_id)
@@ -278,10 +292,12 @@ class SQLiteStorage:
             raise _lost_lease(execution_id)
 
     async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO events VALUES (?, ?, ?)",
-            [(execution_id, event["sequence"], _sql.dump(event)) for event in events],
-        )
+        sql = "INSERT OR REPLACE INTO events VALUES (?, ?, ?)"
+        rows = [(execution_id, event["sequence"], _sql.dump(event)) for event in events]
+        if len(rows) == 1:
+            self._db.execute(sql, rows[0])  # the engine's usual call: execute is cheaper
+        else:
+            self._db.executemany(sql, rows)
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
         rows = self._db.execute(
