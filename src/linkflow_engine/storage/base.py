@@ -154,16 +154,6 @@ class Storage(Protocol):
         """Replace the execution's ``options`` (debug state: where it paused, stepping)."""
         ...
 
-    async def get_status(self, execution_id: str) -> ExecutionStatus:
-        """The stored status alone (a cheap read, for polling cancellation from another
-        process); ExecutionNotFoundError when the execution does not exist."""
-        ...
-
-    async def save_execution_options(self, execution_id: str, options: dict[str, Any]) -> None:
-        """Replace the execution's ``options`` (debug mode keeps its pause point and stepping
-        there); ExecutionNotFoundError when the execution does not exist."""
-        ...
-
     async def save_node_execution(
         self, execution_id: str, node: NodeExecution, *, fence: int | None = None
     ) -> None:

@@ -153,12 +153,6 @@ class MemoryStorage:
     async def save_execution_options(self, execution_id: str, options: dict[str, Any]) -> None:
         self._get(execution_id).options = dict(options)
 
-    async def get_status(self, execution_id: str) -> ExecutionStatus:
-        return self._get(execution_id).status
-
-    async def save_execution_options(self, execution_id: str, options: dict[str, Any]) -> None:
-        self._get(execution_id).options = dict(options)
-
     async def save_node_execution(
         self, execution_id: str, node: NodeExecution, *, fence: int | None = None
     ) -> None:

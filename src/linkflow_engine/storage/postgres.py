@@ -264,19 +264,6 @@ class PostgresStorage:
         if await self._row("SELECT 1 FROM executions WHERE id = ?", (execution_id,)) is None:
             raise ExecutionNotFoundError("execution", execution_id)
 
-    async def get_status(self, execution_id: str) -> ExecutionStatus:
-        row = await self._row("SELECT status FROM executions WHERE id = ?", (execution_id,))
-        if row is None:
-            raise ExecutionNotFoundError("execution", execution_id)
-        return ExecutionStatus(row[0])
-
-    async def save_execution_options(self, execution_id: str, options: dict[str, Any]) -> None:
-        cursor = await self._execute(
-            "UPDATE executions SET options = ? WHERE id = ?", (_sql.dump(options), execution_id)
-        )
-        if cursor.rowcount == 0:
-            raise ExecutionNotFoundError("execution", execution_id)
-
     async def save_node_execution(
         self, execution_id: str, node: NodeExecution, *, fence: int | None = None
     ) -> None:
