@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"linkflow: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:
+        # The reader went away (`linkflow run … | head`): stop writing, quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     return code
 
 
@@ -45,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the whole execution record, not only outputs"
     )
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="expose environment variable NAME to expressions as $env.NAME (repeatable)",
+    )
     run.set_defaults(command=_run)
 
     validate = sub.add_parser("validate", help="check a workflow file; list every problem")
@@ -55,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     nodes.add_argument("--json", action="store_true", help="print full JSON descriptions")
     nodes.set_defaults(command=_nodes)
     return parser
+
+
+def _registry() -> Any:
+    """The built-in node types plus every installed plugin (entry points)."""
+    from . import NodeRegistry
+
+    registry = NodeRegistry()
+    registry.load_entry_points()
+    return registry
 
 
 def _read_json(text: str, what: str) -> Any:
@@ -96,7 +117,8 @@ def _run(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr, quiet=args.quiet)
 
     async def execute() -> Any:
-        async with Engine() as engine:
+        env = {name: os.environ[name] for name in args.env if name in os.environ}
+        async with Engine(registry=_registry(), env=env) as engine:
             with engine.subscribe(progress.show, inline=True):
                 return await engine.execute(document, input_data, start_node_id=args.start_node)
 
@@ -140,23 +162,21 @@ class _Progress:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from . import NodeRegistry, WorkflowValidationError, validate_workflow
+    from . import WorkflowValidationError, validate_workflow
 
     document = _load_document(args.file)
     try:
-        workflow = validate_workflow(document, NodeRegistry())
+        workflow = validate_workflow(document, _registry())
     except WorkflowValidationError as error:
         _print_validation(error, sys.stderr)
         return EXIT_INVALID
-    print(f"valid: {workflow.name or workflow.id} ({len(workflow.nodes)} nodes)")
+    label = workflow.name or workflow.id or args.file.name
+    print(f"valid: {label} ({len(workflow.nodes)} nodes)")
     return EXIT_OK
 
 
 def _nodes(args: argparse.Namespace) -> int:
-    from . import NodeRegistry
-
-    registry = NodeRegistry()
-    registry.load_entry_points()
+    registry = _registry()
     if args.json:
         json.dump(registry.describe(), sys.stdout, indent=2)
         sys.stdout.write("\n")

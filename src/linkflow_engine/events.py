@@ -9,6 +9,7 @@ queue and task).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
@@ -240,6 +241,8 @@ class LocalEventBroker(EventBroker):
         execution_id: str | None = None,
         inline: bool = False,
     ) -> Subscription:
+        if inline and inspect.iscoroutinefunction(callback):
+            raise TypeError("an inline subscriber must be a plain function, not async")
         sub = Subscription(callback, _type_names(types), execution_id, self, inline)
         self._subscriptions.append(sub)
         self.idle = False
@@ -284,9 +287,9 @@ class LocalEventBroker(EventBroker):
 def _call_inline(sub: Subscription, event: Event) -> None:
     try:
         result = sub.callback(event)
-        if result is not None and hasattr(result, "close"):
-            result.close()  # an async callback without a loop to run it: nothing to deliver to
-            logger.warning("async event subscriber called outside a running engine: skipped")
+        if inspect.iscoroutine(result):
+            result.close()  # async, but no running engine delivers to it
+            logger.warning("async event subscriber %r skipped: no running engine", sub.callback)
     except Exception:
         logger.exception("event subscriber %r failed", sub.callback)
 

@@ -343,3 +343,29 @@ def test_sequence_numbers_follow_start_order() -> None:
     execution = run_workflow(chain("noop", "noop"))
     assert [r.sequence for r in execution.node_executions] == [0, 1, 2]
     assert [r.node_id for r in execution.node_executions] == ["start", "n1", "n2"]
+
+
+def test_env_is_empty_unless_the_embedder_passes_it() -> None:
+    """$env exposes nothing of the process environment by default."""
+    doc = chain(node("v", "set", config={"values": {"path": "{{ $env.PATH }}"}}))
+    assert run_workflow(doc).node("v").output["path"] is None
+
+
+def test_mode_picks_the_trigger_of_its_kind() -> None:
+    """In webhook mode the webhook trigger starts, not the first trigger of the document."""
+    doc = workflow(
+        node("manual", "manual_trigger"),
+        node("hook", "webhook_trigger", config={"path": "in"}),
+        node("after", "noop"),
+        connections=[conn("manual", "after"), conn("hook", "after")],
+    )
+    execution = run_workflow(doc, {"body": {"a": 1}}, mode="webhook")
+    assert execution.node("hook").status is NodeStatus.COMPLETED
+    assert execution.node("manual").status is NodeStatus.SKIPPED
+
+
+def test_branch_port_taken_is_in_the_record() -> None:
+    """A node run records the port it emitted on (which branch an if took)."""
+    doc = chain(node("check", "if", config={"condition": "{{ $input.ok }}"}))
+    record = run_workflow(doc, {"ok": False}).to_dict()["nodeExecutions"][1]
+    assert record["port"] == "false"

@@ -321,3 +321,10 @@ async def test_a_late_finish_never_overwrites_cancelled() -> None:
         release.set()
     stored = await engine.get_execution(execution.id)
     assert stored.status is ExecutionStatus.CANCELLED
+
+
+def test_stop_leaves_the_failed_nodes_successors_pending() -> None:
+    """After a stop, the nodes after the failed one are pending (never run), not skipped."""
+    execution = run_workflow(chain(node("s", "stop_and_error"), "noop", "noop"))
+    assert execution.node("n2").status is NodeStatus.PENDING
+    assert execution.node("n3").status is NodeStatus.PENDING

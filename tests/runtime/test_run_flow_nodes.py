@@ -203,3 +203,29 @@ def test_wait_node_waits_then_passes_input() -> None:
     execution = run_workflow(doc, {"k": 1})
     assert execution.node("w").output["k"] == 1
     assert (execution.node("w").duration or 0) >= 9
+
+
+def test_node_fed_from_inside_and_outside_a_loop_body_is_refused() -> None:
+    """A node with inputs from a loop body and from outside it is a validation error."""
+    import pytest
+
+    from linkflow_engine import WorkflowValidationError
+
+    doc = loop_doc()
+    doc["nodes"].append(node("audit", "noop"))
+    doc["connections"] += [conn("double", "audit"), conn("start", "audit")]
+    with pytest.raises(WorkflowValidationError) as caught:
+        run_workflow(doc, {"rows": []})
+    assert caught.value.details[0]["field"] == "connections[3]"
+    assert "'done' port" in caught.value.details[0]["message"]
+
+
+def test_choose_branch_keeps_a_list_input_whole() -> None:
+    """merge chooseBranch passes on the first input as it is, even when it is an array."""
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("split", "split_in_batches", config={"items": [1, 2, 3], "batchSize": 2}),
+        node("m", "merge", config={"mode": "chooseBranch", "waitForAll": False}),
+        connections=[conn("start", "split"), conn("split", "m")],
+    )
+    assert run_workflow(doc).node("m").output == [[1, 2], [3]]

@@ -1,8 +1,9 @@
 """The engine: owns storage, the node registry, the event broker and the running executions.
 
 ``async with Engine(...) as engine`` opens the storage and starts the background services (event
-delivery, async executions); leaving the block closes them. Everything a user does to executions
-goes through it: execute, cancel, read.
+delivery, async executions and, on durable storage, the keeper of leases, which also recovers
+executions whose process died); leaving the block closes them. Everything a user does to
+executions goes through it: execute, retry, cancel, resume, read, prune.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import contextlib
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -22,12 +24,15 @@ from .._exceptions import (
     WorkflowValidationError,
 )
 from ..events import Callback, Event, EventBroker, LocalEventBroker, Subscription
-from ..graph import Workflow, WorkflowGraph, validate_workflow
+from ..graph import Workflow, validate_workflow
 from ..nodes import NodeRegistry
 from ..storage.memory import MemoryStorage
 from ._executor import ExecutionRun, RunServices
+from ._keeper import Keeper
 from ._plan import plan_for
+from ._queries import execution_query, parse_age, parse_period
 from ._records import Execution, ExecutionMode, ExecutionStatus, NodeExecution
+from ._starts import retry_starts, start_nodes, upstream_to_reuse
 
 if TYPE_CHECKING:
     import httpx
@@ -45,8 +50,14 @@ class Engine:
     :param storage: where executions live (default: a new :class:`MemoryStorage`).
     :param registry: the node types (default: a new registry with the built-ins).
     :param broker: carries events to subscribers (default: in-process).
-    :param env: what ``$env`` exposes to expressions (default: ``os.environ``).
+    :param env: what ``$env`` exposes to expressions (default: nothing; pass ``os.environ``
+        or a filtered copy to expose variables).
     :param variables: what ``$vars`` exposes.
+    :param lease_ttl: seconds a durable execution's lease lasts unrenewed; after a crash,
+        another engine takes the execution over this long after the last renewal.
+    :param poll_interval: how often (seconds) running executions look at their stored status,
+        which bounds how long a cancel or resume from another process takes to arrive.
+    :param recover: take over interrupted executions when the engine starts (durable storage).
     """
 
     def __init__(
@@ -57,6 +68,9 @@ class Engine:
         broker: EventBroker | None = None,
         env: Mapping[str, str] | None = None,
         variables: Mapping[str, Any] | None = None,
+        lease_ttl: float = 30.0,
+        poll_interval: float = 0.2,
+        recover: bool = True,
     ) -> None:
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.registry = registry if registry is not None else NodeRegistry()
@@ -70,6 +84,17 @@ class Engine:
             http_client=self._http_client,
         )
         self._runs: dict[str, ExecutionRun] = {}
+        self._keeper = (
+            Keeper(
+                self.storage,
+                owner=f"engine-{uuid.uuid4().hex[:12]}",
+                lease_ttl=lease_ttl,
+                poll_interval=poll_interval,
+            )
+            if self.storage.durable
+            else None
+        )
+        self._recover_at_start = recover
         self._task_group: TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
 
@@ -87,17 +112,41 @@ class Engine:
             stack.callback(self._detach_broker)
             if isinstance(self.broker, LocalEventBroker):
                 self.broker.attach(self._task_group)
+            stack.callback(self._suspend_runs)
+            if self._keeper is not None:
+                watch_scope = anyio.CancelScope()
+                stack.callback(watch_scope.cancel)
+                self._task_group.start_soon(self._watch, watch_scope)
+                if self._recover_at_start:
+                    await self.recover()
             self._exit_stack = stack.pop_all()
         return self
+
+    async def _watch(self, scope: anyio.CancelScope) -> None:
+        assert self._keeper is not None
+        with scope:
+            await self._keeper.watch(self.recover)
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop background work and close the storage and HTTP client."""
+        """Stop background work and close the storage and the HTTP client.
+
+        Executions still running on durable storage are left resumable (see :meth:`recover`);
+        on memory storage they are waited for.
+        """
         stack, self._exit_stack = self._exit_stack, None
         if stack is not None:
             await stack.aclose()
+
+    def _suspend_runs(self) -> None:
+        """On close: paused runs, and every run on durable storage, stop where they are and
+        stay resumable (another engine, or this one restarted, picks them up); runs on memory
+        storage are waited for, since nothing could resume them."""
+        for run in list(self._runs.values()):
+            if run.paused or self.storage.durable:
+                run.abandon()
 
     def _detach_broker(self) -> None:
         if isinstance(self.broker, LocalEventBroker):
@@ -123,50 +172,135 @@ class Engine:
         if isinstance(workflow, Workflow) and id(self.registry) in _validated.get(workflow, ()):
             return workflow
         checked = validate_workflow(workflow, self.registry)
+        plan_for(checked, self.registry)  # the plan checks what needs node types: loop bodies
         _validated.setdefault(checked, set()).add(id(self.registry))
         return checked
 
     async def execute(
         self,
-        workflow: Mapping[str, Any] | Workflow,
+        workflow: Mapping[str, Any] | Workflow | str,
         input_data: Any = None,
         *,
         start_node_id: str | None = None,
         run_partial: bool = False,
         mode: ExecutionMode | str = ExecutionMode.MANUAL,
         triggered_by: str | None = None,
+        debug: bool = False,
+        breakpoints: Sequence[str] = (),
         wait: bool = True,
     ) -> Execution:
-        """Run ``workflow`` and return its execution record.
+        """Run ``workflow`` (a document, a :class:`Workflow`, or the id of a stored one) and
+        return its execution record.
 
         With ``wait=False`` it returns as soon as the execution is stored as ``running``; the
-        run goes on in the background (watch it with :meth:`subscribe`).
+        run goes on in the background (watch it with :meth:`subscribe`). With ``debug=True``
+        the run pauses before nodes with ``breakpoint: true`` or listed in ``breakpoints``.
         """
+        if isinstance(workflow, str):
+            workflow = await self.storage.get_workflow(workflow)
         checked = self.validate(workflow)
         mode = _mode(mode)
-        starts = self._start_nodes(checked, input_data, start_node_id, mode)
-        reused = await self._reused_nodes(checked, start_node_id) if run_partial else []
+        starts = start_nodes(checked, self.registry, input_data, start_node_id, mode)
+        reused = await self._partial_reuse(checked, start_node_id) if run_partial else []
         execution = self._new_execution(checked, input_data, mode, triggered_by)
-        execution.options = {"startNodeId": start_node_id, "runPartial": run_partial}
+        execution.options = {
+            "startNodeId": start_node_id,
+            "runPartial": run_partial,
+            "debug": debug,
+            "breakpoints": list(breakpoints),
+            "starts": [list(start) for start in starts],
+        }
+        return await self._launch(execution, checked, starts, reused, wait=wait)
+
+    async def retry(
+        self,
+        execution_id: str,
+        *,
+        from_node: str | None = None,
+        input_overrides: dict[str, Any] | None = None,
+        triggered_by: str | None = None,
+        wait: bool = True,
+    ) -> Execution:
+        """Replay a finished execution as a new one (mode ``replay``) from ``from_node``
+        (default: the node that failed), with ``input_overrides`` merged into its input.
+
+        Nodes that ``from_node`` does not reach keep their recorded outputs (``reused``);
+        retrying a pending, running or paused execution raises ExecutionConflictError.
+        """
+        original = await self.storage.get_execution(execution_id, include_data=True)
+        if not original.status.is_terminal:
+            raise ExecutionConflictError(execution_id, original.status.value, "retry")
+        if original.workflow is None:
+            raise ExecutionConflictError(execution_id, original.status.value, "retry (no snapshot)")
+        checked = self.validate(original.workflow)
+        plan = plan_for(checked, self.registry)
+        defaults = _stored_starts(original) or start_nodes(
+            checked, self.registry, original.input_data, None, ExecutionMode.MANUAL
+        )
+        starts, reused = retry_starts(original, plan, from_node, input_overrides, defaults)
+        execution = self._new_execution(
+            checked,
+            original.input_data,
+            ExecutionMode.REPLAY,
+            triggered_by or original.triggered_by,
+        )
+        execution.original_execution_id = original.id
+        execution.retry_count = original.retry_count + 1
+        execution.options = {
+            "fromNode": starts[0][0],
+            "inputOverrides": input_overrides,
+            "starts": [list(start) for start in starts],
+        }
+        return await self._launch(execution, checked, starts, reused, wait=wait)
+
+    async def _partial_reuse(
+        self, workflow: Workflow, start_node_id: str | None
+    ) -> list[NodeExecution]:
+        missing, reused = upstream_to_reuse(workflow, start_node_id)
+        if missing and workflow.id is not None:
+            found = await self.storage.find_node_outputs(workflow.id, sorted(missing))
+            reused.extend(found.values())
+        return reused
+
+    async def _launch(
+        self,
+        execution: Execution,
+        workflow: Workflow,
+        starts: Sequence[tuple[str, Any]],
+        reused: Sequence[NodeExecution],
+        *,
+        wait: bool,
+    ) -> Execution:
         await self.storage.create_execution(execution)
         run = ExecutionRun(
             self._services,
             execution,
-            plan_for(checked, self.registry),
+            plan_for(workflow, self.registry),
             starts=starts,
             reused=reused,
         )
+        if self._keeper is not None:
+            run.recorder.lease = await self._keeper.claim(execution.id)
         if wait:
             return await self._run(run)
-        self._require_running().start_soon(self._run, run)
+        self._start(run)
         return execution
+
+    def _start(self, run: ExecutionRun) -> None:
+        """Run in the background; known to cancel() from this moment on."""
+        self._runs[run.execution.id] = run
+        self._require_running().start_soon(self._run, run)
 
     async def _run(self, run: ExecutionRun) -> Execution:
         self._runs[run.execution.id] = run
+        if self._keeper is not None:
+            self._keeper.track(run)
         try:
             return await run.run()
         finally:
             del self._runs[run.execution.id]
+            if self._keeper is not None:
+                await self._keeper.release(run)
 
     def _require_running(self) -> TaskGroup:
         if self._task_group is None:
@@ -190,51 +324,12 @@ class Engine:
             triggered_by=triggered_by,
         )
 
-    def _start_nodes(
-        self, workflow: Workflow, input_data: Any, start_node_id: str | None, mode: ExecutionMode
-    ) -> list[tuple[str, Any]]:
-        graph = WorkflowGraph.of(workflow)
-        if start_node_id is not None:
-            if start_node_id not in graph.nodes:
-                raise WorkflowValidationError(
-                    [{"field": "startNodeId", "message": f"no node with id {start_node_id!r}"}]
-                )
-            return [(start_node_id, input_data)]
-        triggers = [n for n in workflow.nodes if self.registry.is_trigger(n) and not n.disabled]
-        if not triggers:
-            return [(node_id, input_data) for node_id in graph.roots()]
-        manual = [n for n in triggers if n.type == "manual_trigger"]
-        chosen = (
-            manual[0]
-            if manual and mode in (ExecutionMode.MANUAL, ExecutionMode.API)
-            else triggers[0]
-        )
-        return [(chosen.id, input_data)]
-
-    async def _reused_nodes(
-        self, workflow: Workflow, start_node_id: str | None
-    ) -> list[NodeExecution]:
-        if start_node_id is None:
-            raise WorkflowValidationError(
-                [{"field": "startNodeId", "message": "runPartial needs a startNodeId"}]
-            )
-        upstream = WorkflowGraph.of(workflow).upstream(start_node_id)
-        reused = [
-            NodeExecution(node_id=n.id, node_name=n.name, sequence=0, output=n.pinned_data)
-            for n in workflow.nodes
-            if n.id in upstream and n.pinned_data is not None
-        ]
-        missing = upstream - {r.node_id for r in reused}
-        if missing and workflow.id is not None:
-            found = await self.storage.find_node_outputs(workflow.id, sorted(missing))
-            reused.extend(found.values())
-        return reused
-
     # -- control ---------------------------------------------------------------------------
 
     async def cancel(self, execution_id: str) -> Execution:
-        """Cancel a pending, running or paused execution (ExecutionConflictError when it has
-        already finished); returns the execution as stored afterwards."""
+        """Cancel a pending, running or paused execution, in this process or any other that
+        shares the storage (ExecutionConflictError when it has already finished); returns the
+        execution as stored afterwards."""
         now = time.time()
         cancelled = await self.storage.transition_execution(
             execution_id,
@@ -251,9 +346,136 @@ class Engine:
             run.cancel("CANCELLED")
         return await self.storage.get_execution(execution_id)
 
+    async def resume(self, execution_id: str, *, step: bool = False) -> Execution:
+        """Resume a paused (debug mode) execution, here or in the process that holds it;
+        with ``step=True`` it runs one node and pauses again. ExecutionConflictError unless
+        the execution is paused."""
+        stored = await self.storage.get_execution(execution_id)
+        if stored.status is not ExecutionStatus.PAUSED:
+            raise ExecutionConflictError(execution_id, stored.status.value, "resume")
+        await self.storage.save_execution_options(execution_id, {**stored.options, "step": step})
+        resumed = await self.storage.transition_execution(
+            execution_id, expected=(ExecutionStatus.PAUSED,), status=ExecutionStatus.RUNNING
+        )
+        if not resumed:
+            status = await self.storage.get_status(execution_id)
+            raise ExecutionConflictError(execution_id, status.value, "resume")
+        run = self._runs.get(execution_id)
+        if run is not None:
+            run.resumed(step=step)
+        elif self.storage.durable:
+            # Nobody here holds it: whoever holds its lease goes on; if nobody does, we do.
+            await self._take_over(execution_id)
+        return await self.storage.get_execution(execution_id)
+
+    async def recover(self) -> list[str]:
+        """Take over running or paused executions whose owner stopped renewing its lease
+        (a crash, a kill -9): settled nodes are kept, the others run again. Returns their
+        ids. Engines on durable storage call this when they start and then periodically."""
+        if not self.storage.durable:
+            return []
+        taken = []
+        for execution_id in await self.storage.recoverable_executions(now=time.time()):
+            if execution_id not in self._runs and await self._take_over(execution_id):
+                taken.append(execution_id)
+        return taken
+
+    async def _take_over(self, execution_id: str) -> bool:
+        assert self._keeper is not None
+        lease = await self._keeper.claim(execution_id)
+        if lease is None:
+            return False
+        execution = await self.storage.get_execution(execution_id, include_data=True)
+        if execution.status.is_terminal or execution.workflow is None:
+            await self.storage.release_lease(lease)
+            return False
+        checked = self.validate(execution.workflow)
+        starts = _stored_starts(execution) or start_nodes(
+            checked, self.registry, execution.input_data, None, execution.mode
+        )
+        events = await self.storage.list_events(execution_id)
+        run = ExecutionRun(
+            self._services,
+            execution,
+            plan_for(checked, self.registry),
+            starts=starts,
+            resumed=True,
+            event_sequence=events[-1].sequence if events else 0,
+        )
+        run.recorder.lease = lease
+        self._start(run)
+        return True
+
+    # -- history ---------------------------------------------------------------------------
+
     async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
         """The stored execution (ExecutionNotFoundError when unknown)."""
         return await self.storage.get_execution(execution_id, include_data=include_data)
+
+    async def list_executions(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: ExecutionStatus | str | None = None,
+        mode: ExecutionMode | str | None = None,
+        started_after: datetime | str | float | None = None,
+        started_before: datetime | str | float | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[Execution], int]:
+        """Executions newest first (without node data) and how many match in all.
+        Bad filter values raise WorkflowValidationError naming the field."""
+        query = execution_query(
+            workflow_id=workflow_id,
+            status=status,
+            mode=mode,
+            started_after=started_after,
+            started_before=started_before,
+            limit=limit,
+            offset=offset,
+        )
+        return await self.storage.list_executions(query)
+
+    async def execution_stats(
+        self, *, workflow_id: str | None = None, period: str = "day"
+    ) -> dict[str, Any]:
+        """``{total, completed, failed, cancelled, avgDuration, successRate, byDay}`` over the
+        last day, week or month, computed by the storage."""
+        return await self.storage.execution_stats(
+            workflow_id=workflow_id, period=parse_period(period), now=time.time()
+        )
+
+    async def prune(
+        self,
+        *,
+        older_than: timedelta | float | str | None = None,
+        keep_last_per_workflow: int | None = None,
+    ) -> int:
+        """Delete finished executions older than ``older_than`` (a timedelta, seconds, or
+        text such as ``30d``) and/or beyond the newest N per workflow; never unfinished ones.
+        Returns how many were deleted."""
+        age = parse_age(older_than, "olderThan")
+        if keep_last_per_workflow is not None and (
+            not isinstance(keep_last_per_workflow, int) or keep_last_per_workflow < 0
+        ):
+            raise WorkflowValidationError(
+                [{"field": "keepLastPerWorkflow", "message": "must be an integer >= 0"}]
+            )
+        return await self.storage.prune(
+            older_than=None if age is None else time.time() - age,
+            keep_last_per_workflow=keep_last_per_workflow,
+        )
+
+    # -- workflows -------------------------------------------------------------------------
+
+    async def save_workflow(self, workflow: Mapping[str, Any] | Workflow) -> Workflow:
+        """Validate and store a workflow (a new version when its id exists)."""
+        return await self.storage.save_workflow(self.validate(workflow))
+
+    async def get_workflow(self, workflow_id: str, *, version: int | None = None) -> Workflow:
+        return await self.storage.get_workflow(workflow_id, version=version)
+
+    # -- events ----------------------------------------------------------------------------
 
     def subscribe(
         self,
@@ -271,6 +493,10 @@ class Engine:
         return self.broker.subscribe(
             callback, types=types, execution_id=execution_id, inline=inline
         )
+
+
+def _stored_starts(execution: Execution) -> list[tuple[str, Any]]:
+    return [(node_id, value) for node_id, value in execution.options.get("starts") or ()]
 
 
 def _mode(mode: ExecutionMode | str) -> ExecutionMode:

@@ -9,7 +9,6 @@ again.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -66,7 +65,9 @@ class RunServices:
     ) -> None:
         self.storage = storage
         self.broker = broker
-        self.env: Mapping[str, str] = os.environ if env is None else env
+        # Nothing of the process environment is exposed unless the embedder passes it: a
+        # workflow document must not be able to read the host's secrets by default.
+        self.env: Mapping[str, str] = {} if env is None else env
         self.variables: Mapping[str, Any] = variables or {}
         self.http_client = http_client
         self.sleep = sleep
@@ -137,6 +138,8 @@ class ExecutionRun(NodeSteps):
             self._cancel_scope = scope
             self._deadline = anyio.current_time() + self.workflow.settings.timeout
             scope.deadline = self._deadline
+            if self.stop_code is not None:  # cancelled before it got going
+                scope.cancel()
             await walk.run_to_end()
         if self.recorder.abandoned:
             return execution
@@ -202,7 +205,7 @@ class ExecutionRun(NodeSteps):
             status = ExecutionStatus.CANCELLED
         else:
             status = ExecutionStatus.FAILED if self.failure else ExecutionStatus.COMPLETED
-        await self.recorder.save_all()
+        await self.recorder.save()  # every node run, before the status says it is over
         await self._transition(status, now)
         self._announce_end()
         await self.recorder.save()
@@ -281,7 +284,7 @@ class ExecutionRun(NodeSteps):
             ExecutionPaused, {"status": "paused", "nodeId": node.id, "nodeName": node.name}
         )
         self.log(node, "info", f"Execution paused before node {node.name!r}", {})
-        await self.recorder.save_all()
+        await self.recorder.save()
         self._resume_signal = anyio.Event()
         self.paused = True
         paused_at = anyio.current_time()

@@ -91,7 +91,6 @@ class NodeSteps:
             return {self.plan.default_port[node_id]: value}
         record.status = NodeStatus.RUNNING
         record.started_at = self.services.clock()
-        await self.recorder.save(record)
         self.publish(NodeStarted, {"nodeId": node.id, "nodeName": node.name})
         if node.pinned_data is not None and self.execution.mode.value == "manual":
             return await self._node_completed(
@@ -219,6 +218,7 @@ class NodeSteps:
             NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": failure.to_dict()}
         )
         if record.port is not None:
+            walk.named[node.name] = record.output
             return {record.port: record.output}
         if self.failure is None:
             self.failure = failure
@@ -286,7 +286,8 @@ class NodeSteps:
         except ExpressionError as error:
             # The source node's output cannot be routed: the execution fails on that node.
             node = self.plan.graph.nodes[conn.source]
-            located = error.located(node_id=node.id, path=f"connections[{conn.target}].condition")
+            index = self.plan.connection_index[id(conn)]
+            located = error.located(node_id=node.id, path=f"connections[{index}].condition")
             failure = _error_of(node, located)
             self.log(node, "error", f"Connection condition failed: {located.message}", {})
             if self.failure is None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from .._exceptions import WorkflowValidationError
 from ..expressions import (
     CompiledValue,
     Expression,
@@ -50,6 +51,8 @@ class ExecutionPlan:
     bodies: Mapping[tuple[str, str], Body]
     owner_of: Mapping[str, Body]
     """For each node inside a branch body, the (innermost) body that runs it."""
+    connection_index: Mapping[int, int]
+    """Position of each connection (by id()) in the document, for error paths."""
     input_position: Mapping[int, int]
     """Position of each connection (by id()) among its target's inputs: the join order."""
     waits_for_all: Mapping[str, bool]
@@ -95,6 +98,7 @@ def _build(workflow: Workflow, registry: NodeRegistry) -> ExecutionPlan:
     graph = WorkflowGraph.of(workflow)
     types = {node.id: registry.get(node.type) for node in workflow.nodes}
     bodies = _branch_bodies(graph, types)
+    _check_bodies_closed(workflow, graph, bodies)
     return ExecutionPlan(
         workflow=workflow,
         graph=graph,
@@ -107,6 +111,7 @@ def _build(workflow: Workflow, registry: NodeRegistry) -> ExecutionPlan:
         },
         default_port={node.id: _first_port(types[node.id], node) for node in workflow.nodes},
         names={node.id: node.name for node in workflow.nodes},
+        connection_index={id(conn): index for index, conn in enumerate(workflow.connections)},
         input_position={
             id(conn): index for conns in graph.incoming.values() for index, conn in enumerate(conns)
         },
@@ -165,6 +170,25 @@ def _body_nodes(
                     changed = True
                     break
     return frozenset(body)
+
+
+def _check_bodies_closed(workflow: Workflow, graph: WorkflowGraph, bodies: list[Body]) -> None:
+    """A node fed both from inside a loop body and from outside it has no sensible run (once
+    per item, or once?): refuse it, pointing at the loop's ``done`` port."""
+    problems = []
+    for body in bodies:
+        for index, conn in enumerate(workflow.connections):
+            if conn.source in body.nodes and conn.target not in body.nodes:
+                problems.append(
+                    {
+                        "field": f"connections[{index}]",
+                        "message": f"{conn.target!r} takes input from inside the body of loop "
+                        f"{body.owner!r} ({conn.source!r}) and from outside it; connect it to "
+                        "the loop's 'done' port instead",
+                    }
+                )
+    if problems:
+        raise WorkflowValidationError(problems)
 
 
 def _owners(bodies: list[Body]) -> dict[str, Body]:

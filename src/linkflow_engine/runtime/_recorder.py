@@ -1,9 +1,9 @@
 """The recorder: the one writer of an execution's record, logs and events.
 
 It keeps the record in memory (what ``run_workflow`` returns) and, when the storage is durable,
-writes progress through: a node run when it starts and when it settles, with the log lines and
-events gathered since the last write, under the run's lease fence. With memory storage the
-record *is* the stored one and nothing is written twice.
+writes progress through in one transaction per settled node: the node runs changed since the
+last write, with the log lines and events gathered meanwhile, under the run's lease fence. With
+memory storage the record *is* the stored one and nothing is written at all.
 
 Events get a gap-free ``sequence`` always, but are built only when someone listens or durable
 storage keeps them for replay.
@@ -49,6 +49,7 @@ class Recorder:
         self._sequence = event_sequence
         self._logs_saved = len(execution.logs)
         self._events: list[dict[str, Any]] = []
+        self._dirty: dict[int, NodeExecution] = {}
         self._recyclable: dict[tuple[str, int | None], NodeExecution] = {}
 
     # -- node runs -------------------------------------------------------------------------
@@ -64,12 +65,15 @@ class Recorder:
         if old is not None:
             for field, value in _RECYCLED_FIELDS.items():
                 setattr(old, field, value)
-            return old
-        runs = self.execution.node_executions
-        record = NodeExecution(
-            node_id=node.id, node_name=node.name, sequence=len(runs), iteration=iteration
-        )
-        runs.append(record)
+            record = old
+        else:
+            runs = self.execution.node_executions
+            record = NodeExecution(
+                node_id=node.id, node_name=node.name, sequence=len(runs), iteration=iteration
+            )
+            runs.append(record)
+        if self._durable:
+            self._dirty[record.sequence] = record
         return record
 
     def leftovers(self) -> list[NodeExecution]:
@@ -78,28 +82,28 @@ class Recorder:
         self._recyclable.clear()
         return left
 
-    async def save(self, record: NodeExecution | None = None) -> None:
-        """Write ``record`` (if any) with the logs and events since the last save."""
+    async def save(self, *changed: NodeExecution) -> None:
+        """Write the ``changed`` node runs and those created since the last save (in their
+        current state) with the logs and events since then, in one storage transaction."""
         if not self._durable or self.abandoned:
             return
-        storage = self.services.storage
-        fence = self.lease.fence if self.lease else None
-        execution_id = self.execution.id
-        if record is not None:
-            await storage.save_node_execution(execution_id, record, fence=fence)
+        for record in changed:
+            self._dirty[record.sequence] = record
         logs = self.execution.logs
-        if len(logs) > self._logs_saved:
-            await storage.append_logs(execution_id, logs[self._logs_saved :], fence=fence)
-            self._logs_saved = len(logs)
-        if self._events:
-            events, self._events = self._events, []
-            await storage.append_events(execution_id, events)
-
-    async def save_all(self) -> None:
-        """Write every node run (at the end, and before pausing)."""
-        for record in self.execution.node_executions:
-            await self.save(record)
-        await self.save()
+        if not (self._dirty or self._events or len(logs) > self._logs_saved):
+            return
+        nodes = list(self._dirty.values())
+        new_logs = logs[self._logs_saved :]
+        events, self._events = self._events, []
+        self._dirty.clear()
+        self._logs_saved = len(logs)
+        await self.services.storage.save_progress(
+            self.execution.id,
+            nodes=nodes,
+            logs=new_logs,
+            events=events,
+            fence=self.lease.fence if self.lease else None,
+        )
 
     # -- logs and events -------------------------------------------------------------------
 

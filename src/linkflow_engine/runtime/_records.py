@@ -154,6 +154,8 @@ class NodeExecution:
             data["input"] = self.input
             data["output"] = self.output
         data["error"] = self.error.to_dict() if self.error else None
+        if self.port is not None:
+            data["port"] = self.port
         data["sequence"] = self.sequence
         data["attempts"] = self.attempts
         if self.iteration is not None:
@@ -178,6 +180,7 @@ class NodeExecution:
             error=ExecutionError.from_dict(error) if error else None,
             attempts=data.get("attempts", 0),
             iteration=data.get("iteration"),
+            port=data.get("port"),
             reused=data.get("reused", False),
             source_execution_id=data.get("sourceExecutionId"),
         )

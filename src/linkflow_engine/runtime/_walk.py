@@ -116,6 +116,8 @@ class Walk:
             while current is not None:
                 node_id, arrivals = current
                 emitted = await self.run.run_node(self, node_id, arrivals)
+                if self.run.stop_code is not None:
+                    return  # stopping: nothing more starts, and what did not run stays pending
                 self._settle(node_id, emitted)
                 current = self._ready.popleft() if self._ready else None
                 self._spawn_workers()
@@ -198,7 +200,7 @@ def join_inputs(
     ``ctx.inputs`` follows connection order; so does the shallow merge of a join. A node that
     accepts many inputs gets them as a list in the order they arrived instead.
     """
-    if len(arrivals) == 1:
+    if len(arrivals) == 1 and not accepts_many:
         conn, value = arrivals[0]
         return value, ({names[conn.source]: value} if conn is not None else {})
     ordered = sorted(arrivals, key=lambda a: position.get(id(a[0]), -1))

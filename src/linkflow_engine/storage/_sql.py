@@ -193,6 +193,11 @@ def node_params(execution_id: str, node: NodeExecution, fence: int | None) -> tu
     return params if fence is None else (*params, execution_id, fence)
 
 
+def event_params(execution_id: str, events: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Rows of the events table."""
+    return [(execution_id, event["sequence"], dump(event)) for event in events]
+
+
 def log_params(execution_id: str, entries: Iterable[LogEntry]) -> list[tuple[Any, ...]]:
     return [
         (execution_id, e.timestamp, e.level, e.message, e.node_id, dump_optional(e.data))

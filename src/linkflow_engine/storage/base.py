@@ -160,6 +160,20 @@ class Storage(Protocol):
         """Insert or replace the node run with ``node.sequence`` of the execution."""
         ...
 
+    async def save_progress(
+        self,
+        execution_id: str,
+        *,
+        nodes: Sequence[NodeExecution] = (),
+        logs: Sequence[LogEntry] = (),
+        events: Sequence[dict[str, Any]] = (),
+        fence: int | None = None,
+    ) -> None:
+        """One atomic write of an execution's progress: upsert ``nodes`` (by sequence),
+        append ``logs`` and ``events``. With a stale ``fence`` nothing is written
+        (StorageError). The executor calls this once per settled node."""
+        ...
+
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
     ) -> None:

@@ -165,6 +165,22 @@ class MemoryStorage:
                 return
         runs.append(node)
 
+    async def save_progress(
+        self,
+        execution_id: str,
+        *,
+        nodes: Sequence[NodeExecution] = (),
+        logs: Sequence[LogEntry] = (),
+        events: Sequence[dict[str, Any]] = (),
+        fence: int | None = None,
+    ) -> None:
+        self._get(execution_id)
+        self._check_fence(execution_id, fence)
+        for node in nodes:
+            await self.save_node_execution(execution_id, node)
+        await self.append_logs(execution_id, logs)
+        await self.append_events(execution_id, events)
+
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
     ) -> None:

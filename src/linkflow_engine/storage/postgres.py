@@ -38,6 +38,16 @@ __all__ = ["PostgresStorage"]
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
+_LOG_INSERT = (
+    "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
+    "VALUES (%s, %s, %s, %s, %s, %s)"
+)
+_EVENT_UPSERT = (
+    "INSERT INTO events VALUES (%s, %s, %s) ON CONFLICT (execution_id, sequence) "
+    "DO UPDATE SET data = excluded.data"
+)
+
+
 def _pg(sql: str) -> str:
     """The shared ``?``-placeholder statements in psycopg's ``%s`` style."""
     return sql.replace("?", "%s")
@@ -276,6 +286,28 @@ class PostgresStorage:
         if written == 0:
             raise ExecutionNotFoundError("execution", execution_id)
 
+    async def save_progress(
+        self,
+        execution_id: str,
+        *,
+        nodes: Sequence[NodeExecution] = (),
+        logs: Sequence[LogEntry] = (),
+        events: Sequence[dict[str, Any]] = (),
+        fence: int | None = None,
+    ) -> None:
+        upsert = _pg(_sql.NODE_UPSERT.format(values=_sql.NODE_VALUES_TYPED, fence=""))
+        async with self.pool.connection() as connection, connection.transaction():
+            if fence is not None:
+                await _check_fence(connection, execution_id, fence)
+            async with connection.cursor() as cursor:
+                if nodes:
+                    params = [_sql.node_params(execution_id, n, None) for n in nodes]
+                    await cursor.executemany(upsert, params)
+                if logs:
+                    await cursor.executemany(_LOG_INSERT, _sql.log_params(execution_id, logs))
+                if events:
+                    await cursor.executemany(_EVENT_UPSERT, _sql.event_params(execution_id, events))
+
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
     ) -> None:
@@ -288,19 +320,11 @@ class PostgresStorage:
             if await cursor.fetchone() is None:
                 raise ExecutionNotFoundError("execution", execution_id)
             async with connection.cursor() as insert:
-                await insert.executemany(
-                    "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    _sql.log_params(execution_id, entries),
-                )
+                await insert.executemany(_LOG_INSERT, _sql.log_params(execution_id, entries))
 
     async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
         async with self.pool.connection() as connection, connection.cursor() as cursor:
-            await cursor.executemany(
-                "INSERT INTO events VALUES (%s, %s, %s) ON CONFLICT (execution_id, sequence) "
-                "DO UPDATE SET data = excluded.data",
-                [(execution_id, event["sequence"], _sql.dump(event)) for event in events],
-            )
+            await cursor.executemany(_EVENT_UPSERT, _sql.event_params(execution_id, events))
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
         rows = await self._rows(

@@ -43,6 +43,11 @@ _NODE_JSON = (6,)
 _NODE_DATA_JSON = (6, 12, 13)
 _LOG_JSON = (4,)
 _NODE_UPSERT = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence="")
+_LOG_INSERT = (
+    "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_EVENT_INSERT = "INSERT OR REPLACE INTO events VALUES (?, ?, ?)"
 _NODE_UPSERT_FENCED = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence=_sql.FENCE_CONDITION)
 
 
@@ -272,6 +277,28 @@ class SQLiteStorage:
             await self._require_execution(execution_id)
             raise _lost_lease(execution_id)
 
+    async def save_progress(
+        self,
+        execution_id: str,
+        *,
+        nodes: Sequence[NodeExecution] = (),
+        logs: Sequence[LogEntry] = (),
+        events: Sequence[dict[str, Any]] = (),
+        fence: int | None = None,
+    ) -> None:
+        # One transaction (one commit) for the whole step: the per-node cost of durability.
+        with self._write_lock() as db:
+            if fence is not None:
+                self._check_fence(execution_id, fence)
+            if nodes:
+                db.executemany(
+                    _NODE_UPSERT, [_sql.node_params(execution_id, n, None) for n in nodes]
+                )
+            if logs:
+                db.executemany(_LOG_INSERT, _sql.log_params(execution_id, logs))
+            if events:
+                db.executemany(_EVENT_INSERT, _sql.event_params(execution_id, events))
+
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
     ) -> None:
@@ -279,11 +306,7 @@ class SQLiteStorage:
             await self._require_execution(execution_id)
             if fence is not None:
                 self._check_fence(execution_id, fence)
-            db.executemany(
-                "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                _sql.log_params(execution_id, entries),
-            )
+            db.executemany(_LOG_INSERT, _sql.log_params(execution_id, entries))
 
     def _check_fence(self, execution_id: str, fence: int) -> None:
         row = self._db.execute("SELECT fence FROM leases WHERE execution_id = ?", (execution_id,))
@@ -292,12 +315,7 @@ class SQLiteStorage:
             raise _lost_lease(execution_id)
 
     async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
-        sql = "INSERT OR REPLACE INTO events VALUES (?, ?, ?)"
-        rows = [(execution_id, event["sequence"], _sql.dump(event)) for event in events]
-        if len(rows) == 1:
-            self._db.execute(sql, rows[0])  # the engine's usual call: execute is cheaper
-        else:
-            self._db.executemany(sql, rows)
+        self._db.executemany(_EVENT_INSERT, _sql.event_params(execution_id, events))
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
         rows = self._db.execute(

@@ -126,9 +126,8 @@ async def split_in_batches(ctx: NodeContext) -> list[Any]:
 async def merge(ctx: NodeContext) -> Any:
     mode = ctx.config.get("mode", "append")
     if mode == "chooseBranch":
-        # ctx.input lists the inputs in the order they arrived: the first one finished first.
-        values = ctx.input if isinstance(ctx.input, list) else [ctx.input]
-        return values[0] if values else None
+        # A node that accepts many inputs gets them as a list in the order they arrived.
+        return ctx.input[0] if ctx.input else None
     values = list(ctx.inputs.values()) if ctx.inputs else [ctx.input]
     if mode == "combine":
         combined: dict[str, Any] = {}

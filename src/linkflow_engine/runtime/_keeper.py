@@ -1,0 +1,106 @@
+"""The keeper: what makes executions on durable storage safe to share between processes.
+
+For every execution this engine runs it holds a lease (renewed well before it expires) and
+watches the stored status, so that a cancel or a resume said in another process reaches the run
+within one poll. When a lease is lost (this process stalled and another took over) the run is
+abandoned without writing anything more. It also looks for executions whose owner died and
+hands them to the engine to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._records import ExecutionStatus
+
+if TYPE_CHECKING:
+    from ..storage.base import Lease, Storage
+    from ._executor import ExecutionRun
+
+__all__ = ["Keeper"]
+
+logger = logging.getLogger("linkflow_engine.runtime")
+
+
+class Keeper:
+    """Leases, status watch and recovery for one engine's runs."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        owner: str,
+        lease_ttl: float,
+        poll_interval: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.owner = owner
+        self.lease_ttl = lease_ttl
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self._runs: dict[str, ExecutionRun] = {}
+
+    def __repr__(self) -> str:
+        return f"Keeper(owner={self.owner!r}, runs={len(self._runs)})"
+
+    async def claim(self, execution_id: str) -> Lease | None:
+        """Take the lease of an execution (None when a live owner holds it)."""
+        return await self.storage.acquire_lease(
+            execution_id, owner=self.owner, ttl=self.lease_ttl, now=self.clock()
+        )
+
+    def track(self, run: ExecutionRun) -> None:
+        self._runs[run.execution.id] = run
+
+    async def release(self, run: ExecutionRun) -> None:
+        self._runs.pop(run.execution.id, None)
+        lease = run.recorder.lease
+        if lease is not None:  # None once lost: then it is somebody else's to release
+            with anyio.CancelScope(shield=True):
+                await self.storage.release_lease(lease)
+
+    async def watch(self, recover: Callable[[], Awaitable[object]]) -> None:
+        """Run until cancelled: poll statuses, renew leases, recover orphans."""
+        next_recovery = self.clock() + self.lease_ttl
+        while True:
+            await anyio.sleep(self.poll_interval)
+            for run in list(self._runs.values()):
+                try:
+                    await self._check(run)
+                except Exception:  # a storage hiccup must not stop the watch of the others
+                    logger.exception("checking execution %s failed", run.execution.id)
+            if self.clock() >= next_recovery:
+                next_recovery = self.clock() + self.lease_ttl
+                try:
+                    await recover()
+                except Exception:
+                    logger.exception("recovering interrupted executions failed")
+
+    async def _check(self, run: ExecutionRun) -> None:
+        execution_id = run.execution.id
+        status = await self.storage.get_status(execution_id)
+        if status is ExecutionStatus.CANCELLED:
+            run.cancel("CANCELLED")
+        elif status is ExecutionStatus.RUNNING and run.paused:
+            stored = await self.storage.get_execution(execution_id)
+            run.resumed(step=bool(stored.options.get("step")))
+        await self._renew(run)
+
+    async def _renew(self, run: ExecutionRun) -> None:
+        lease = run.recorder.lease
+        # Renew once a third of the lease is used, so two missed polls still leave time.
+        if lease is None or lease.expires_at - self.clock() > self.lease_ttl * 2 / 3:
+            return
+        renewed = await self.storage.renew_lease(lease, ttl=self.lease_ttl, now=self.clock())
+        if renewed is None:
+            logger.warning("lost the lease of execution %s: leaving it", run.execution.id)
+            run.recorder.lease = None
+            run.abandon()
+        else:
+            run.recorder.lease = renewed

@@ -1,0 +1,115 @@
+"""Checking the filters of history queries: every bad value is a validation error naming its
+field (the Python API and the HTTP adapter share these rules)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from .._exceptions import WorkflowValidationError
+from ..storage.base import ExecutionQuery
+from ._records import ExecutionMode, ExecutionStatus, parse_timestamp
+
+__all__ = ["PERIODS", "execution_query", "parse_age", "parse_period"]
+
+MAX_LIMIT = 1000
+PERIODS = ("day", "week", "month")
+
+
+def _problem(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def _enum(value: Any, kind: type[ExecutionStatus] | type[ExecutionMode], field: str) -> Any:
+    if value is None or isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise WorkflowValidationError(
+            [_problem(field, f"{value!r} is not one of: {allowed}")]
+        ) from None
+
+
+def _moment(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise WorkflowValidationError([_problem(field, "a datetime needs a time zone")])
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            pass
+    raise WorkflowValidationError(
+        [_problem(field, f"{value!r} is not an ISO-8601 datetime (e.g. 2024-12-19T12:00:00Z)")]
+    )
+
+
+def _count(value: Any, field: str, *, minimum: int, maximum: int | None = None) -> int:
+    number = value
+    if isinstance(value, str):
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+    if not isinstance(number, int) or isinstance(number, bool) or number < minimum:
+        raise WorkflowValidationError(
+            [_problem(field, f"{value!r} is not an integer >= {minimum}")]
+        )
+    if maximum is not None and number > maximum:
+        raise WorkflowValidationError([_problem(field, f"{value!r} is more than {maximum}")])
+    return number
+
+
+def execution_query(
+    *,
+    workflow_id: str | None = None,
+    status: Any = None,
+    mode: Any = None,
+    started_after: Any = None,
+    started_before: Any = None,
+    limit: Any = 20,
+    offset: Any = 0,
+) -> ExecutionQuery:
+    """An :class:`ExecutionQuery` from user values (strings from a URL are fine)."""
+    return ExecutionQuery(
+        workflow_id=workflow_id,
+        status=_enum(status, ExecutionStatus, "status"),
+        mode=_enum(mode, ExecutionMode, "mode"),
+        started_after=_moment(started_after, "startedAfter"),
+        started_before=_moment(started_before, "startedBefore"),
+        limit=_count(limit, "limit", minimum=1, maximum=MAX_LIMIT),
+        offset=_count(offset, "offset", minimum=0),
+    )
+
+
+def parse_period(value: Any) -> str:
+    if value not in PERIODS:
+        raise WorkflowValidationError(
+            [_problem("period", f"{value!r} is not one of: {', '.join(PERIODS)}")]
+        )
+    return str(value)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(value: Any, field: str) -> float | None:
+    """Seconds from a timedelta, a number of seconds, or text such as ``30d`` / ``12h``."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    if isinstance(value, str) and value[-1:] in _UNITS and value[:-1].isdigit():
+        return int(value[:-1]) * _UNITS[value[-1]]
+    raise WorkflowValidationError(
+        [_problem(field, f"{value!r} is not a duration such as 30d, 12h or 90m")]
+    )

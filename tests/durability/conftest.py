@@ -1,0 +1,49 @@
+"""Fixtures for engine-level durability tests: storages that several engines share.
+
+``make_storage()`` opens another storage on the same database, as another process would; for
+memory (which no other process can share) it hands out the same instance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from durable_storages import (
+    POSTGRES_DSN,
+    StorageFactory,
+    postgres_factory,
+    sqlite_factory,
+)
+
+from linkflow_engine.storage.memory import MemoryStorage
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def make_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
+    """A factory of storages on one database, for each backend."""
+    if request.param == "memory":
+        shared = MemoryStorage()
+        yield lambda: shared
+    elif request.param == "sqlite":
+        yield sqlite_factory(tmp_path / "linkflow.db")
+    else:
+        schema = f"test_{uuid.uuid4().hex[:16]}"
+        yield postgres_factory(schema)
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
+    """Like make_storage, for the backends two processes can share."""
+    if request.param == "sqlite":
+        yield sqlite_factory(tmp_path / "linkflow.db")
+    else:
+        schema = f"test_{uuid.uuid4().hex[:16]}"
+        yield postgres_factory(schema)
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -1,0 +1,114 @@
+"""Executions on durable storage: stored as they run, listed, filtered, counted, pruned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from durable_storages import StorageFactory
+
+from builders import chain, node
+from linkflow_engine import Engine, ExecutionStatus, WorkflowValidationError
+
+
+async def test_execution_is_stored_with_node_data_logs_and_events(
+    make_storage: StorageFactory,
+) -> None:
+    """Another engine on the same storage reads the whole record back, events included."""
+    async with Engine(make_storage()) as engine:
+        execution = await engine.execute(chain("noop", "noop"), {"x": 1}, triggered_by="usr-1")
+    async with Engine(make_storage()) as other:
+        stored = await other.get_execution(execution.id, include_data=True)
+        events = await other.storage.list_events(execution.id)
+        summary = await other.get_execution(execution.id)
+    assert stored.status is ExecutionStatus.COMPLETED
+    assert stored.triggered_by == "usr-1"
+    assert [n.status.value for n in stored.node_executions] == ["completed"] * 3
+    assert stored.node("n2").output["x"] == 1
+    assert stored.outputs == execution.outputs
+    assert stored.logs[0].message == "Execution started"
+    if engine.storage.durable:
+        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+        assert events[-1].data["type"] == "execution.completed"
+    assert summary.node_executions[1].output is None
+
+
+async def test_list_filters_paginates_and_counts(make_storage: StorageFactory) -> None:
+    """list_executions filters by workflow, status and mode, newest first, with a total."""
+    async with Engine(make_storage()) as engine:
+        ok = [await engine.execute(chain("noop", id="wf-a")) for _ in range(3)]
+        bad = await engine.execute(chain(node("s", "stop_and_error"), id="wf-a"), mode="api")
+        await engine.execute(chain("noop", id="wf-b"))
+        page, total = await engine.list_executions(workflow_id="wf-a", limit=2)
+        assert total == 4
+        assert [e.id for e in page] == [bad.id, ok[2].id]
+        failed, failed_total = await engine.list_executions(status="failed")
+        assert failed_total == 1
+        assert failed[0].id == bad.id
+        api, _ = await engine.list_executions(mode="api")
+        assert [e.id for e in api] == [bad.id]
+        later, later_total = await engine.list_executions(
+            started_after=datetime.now(UTC) + timedelta(hours=1)
+        )
+        assert later_total == 0
+        assert later == []
+        second_page, _ = await engine.list_executions(workflow_id="wf-a", limit=2, offset=2)
+        assert [e.id for e in second_page] == [ok[1].id, ok[0].id]
+
+
+@pytest.mark.parametrize(
+    ("filters", "field"),
+    [
+        ({"status": "bogus"}, "status"),
+        ({"mode": "cron"}, "mode"),
+        ({"limit": -1}, "limit"),
+        ({"limit": 0}, "limit"),
+        ({"offset": -5}, "offset"),
+        ({"started_after": "yesterday"}, "startedAfter"),
+    ],
+)
+async def test_bad_filters_name_the_field(filters: dict[str, object], field: str) -> None:
+    """A bad filter value raises a validation error whose detail names the field."""
+    async with Engine() as engine:
+        with pytest.raises(WorkflowValidationError) as caught:
+            await engine.list_executions(**filters)  # type: ignore[arg-type]
+    assert caught.value.details[0]["field"] == field
+
+
+async def test_stats_have_the_spec_fields(make_storage: StorageFactory) -> None:
+    """execution_stats returns every field of the spec's stats object."""
+    async with Engine(make_storage()) as engine:
+        for _ in range(3):
+            await engine.execute(chain("noop"))
+        await engine.execute(chain(node("s", "stop_and_error")))
+        stats = await engine.execution_stats(period="week")
+        with pytest.raises(WorkflowValidationError):
+            await engine.execution_stats(period="year")
+    assert stats["total"] == 4
+    assert stats["completed"] == 3
+    assert stats["failed"] == 1
+    assert stats["cancelled"] == 0
+    assert stats["successRate"] == 75.0
+    assert isinstance(stats["avgDuration"], int)
+    today = datetime.now(UTC).date().isoformat()
+    assert stats["byDay"][-1] == {"date": today, "count": 4, "failed": 1}
+
+
+async def test_prune_keeps_unfinished_executions(make_storage: StorageFactory) -> None:
+    """prune deletes old finished executions and never a running one."""
+    async with Engine(make_storage()) as engine:
+        done = [await engine.execute(chain("noop")) for _ in range(3)]
+        running = await engine.execute(
+            chain(node("w", "wait", config={"duration": 30})), wait=False
+        )
+        # The running execution is the newest and counts among the kept, but is never deleted.
+        deleted = await engine.prune(keep_last_per_workflow=2)
+        assert deleted == 2
+        _, total = await engine.list_executions()
+        assert total == 2
+        assert await engine.prune(older_than=timedelta(0)) == 1
+        assert (await engine.get_execution(running.id)).status is ExecutionStatus.RUNNING
+        with pytest.raises(WorkflowValidationError):
+            await engine.prune(older_than="soon")
+        await engine.cancel(running.id)
+    assert done[0].status is ExecutionStatus.COMPLETED
