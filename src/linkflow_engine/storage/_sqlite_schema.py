@@ -3,7 +3,10 @@
 Timestamps are epoch seconds (REAL, exact to the microsecond). JSON columns are TEXT: a column
 declared ``JSON`` would get NUMERIC affinity and turn the document ``123`` into an integer.
 Payload columns come last in their tables: SQLite stops reading a row at the last column a query
-asks for, so metadata reads never touch them.
+asks for, so metadata reads never touch them. The tables written once per node (node runs,
+events) are ``WITHOUT ROWID``: one b-tree instead of a table plus its key index halves the pages
+each progress commit writes, and with them the WAL checkpoint work (measured: 36 -> 21 µs per
+node write).
 """
 
 from __future__ import annotations
@@ -39,14 +42,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             sequence INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL, finished_at REAL,
             error TEXT, attempts INTEGER NOT NULL, iteration INTEGER, port TEXT,
             reused INTEGER NOT NULL, source_execution_id TEXT, input TEXT, output TEXT,
-            PRIMARY KEY (execution_id, sequence))""",
+            PRIMARY KEY (execution_id, sequence)) WITHOUT ROWID""",
         """CREATE TABLE logs (
             id INTEGER PRIMARY KEY, execution_id TEXT NOT NULL, timestamp REAL NOT NULL,
             level TEXT NOT NULL, message TEXT NOT NULL, node_id TEXT, data TEXT)""",
         "CREATE INDEX logs_execution ON logs (execution_id, id)",
+        # Events are kept in batches (one row per progress write: a JSON array of the events
+        # with sequences first..last): a row per event doubled the cost of a node's write.
         """CREATE TABLE events (
-            execution_id TEXT NOT NULL, sequence INTEGER NOT NULL, data TEXT NOT NULL,
-            PRIMARY KEY (execution_id, sequence))""",
+            execution_id TEXT NOT NULL, first_sequence INTEGER NOT NULL,
+            last_sequence INTEGER NOT NULL, data TEXT NOT NULL,
+            PRIMARY KEY (execution_id, first_sequence)) WITHOUT ROWID""",
         """CREATE TABLE leases (
             execution_id TEXT PRIMARY KEY, owner TEXT, fence INTEGER NOT NULL,
             expires_at REAL NOT NULL)""",

@@ -47,7 +47,12 @@ _LOG_INSERT = (
     "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
-_EVENT_INSERT = "INSERT OR REPLACE INTO events VALUES (?, ?, ?)"
+_EVENT_INSERT = "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)"
+# save_progress writes for an execution the executor holds: no existence check through SELECT.
+_NODE_PUT = _NODE_UPSERT.replace(
+    f"SELECT id, {_sql.NODE_VALUES} FROM executions WHERE id = ? ",
+    f"VALUES (?, {_sql.NODE_VALUES})",
+)
 _NODE_UPSERT_FENCED = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence=_sql.FENCE_CONDITION)
 
 
@@ -290,14 +295,13 @@ class SQLiteStorage:
         with self._write_lock() as db:
             if fence is not None:
                 self._check_fence(execution_id, fence)
-            if nodes:
-                db.executemany(
-                    _NODE_UPSERT, [_sql.node_params(execution_id, n, None) for n in nodes]
-                )
+            # execute() for the usual single row: executemany costs ~6 µs more for one.
+            for node in nodes:
+                db.execute(_NODE_PUT, _node_row(execution_id, node))
             if logs:
                 db.executemany(_LOG_INSERT, _sql.log_params(execution_id, logs))
             if events:
-                db.executemany(_EVENT_INSERT, _sql.event_params(execution_id, events))
+                db.execute(_EVENT_INSERT, _event_batch(execution_id, events))
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
@@ -315,17 +319,20 @@ class SQLiteStorage:
             raise _lost_lease(execution_id)
 
     async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
-        self._db.executemany(_EVENT_INSERT, _sql.event_params(execution_id, events))
+        if events:
+            self._db.execute(_EVENT_INSERT, _event_batch(execution_id, events))
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
         rows = self._db.execute(
-            "SELECT sequence, data FROM events WHERE execution_id = ? AND sequence > ? "
-            "ORDER BY sequence",
+            "SELECT data FROM events WHERE execution_id = ? AND last_sequence > ? "
+            "ORDER BY first_sequence",
             (execution_id, after_sequence),
         )
         return [
-            StoredEvent(execution_id=execution_id, sequence=sequence, data=json.loads(data))
-            for sequence, data in rows
+            StoredEvent(execution_id=execution_id, sequence=event["sequence"], data=event)
+            for (data,) in rows
+            for event in json.loads(data)
+            if event["sequence"] > after_sequence
         ]
 
     async def find_node_outputs(
@@ -471,3 +478,13 @@ def _execution_of(row: Sequence[Any]) -> Execution:
 
 def _lost_lease(execution_id: str) -> StorageError:
     return StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")
+
+
+def _node_row(execution_id: str, node: NodeExecution) -> tuple[Any, ...]:
+    params = _sql.node_params(execution_id, node, None)
+    return (execution_id, *params[:-1])  # node_params ends with the id for the SELECT form
+
+
+def _event_batch(execution_id: str, events: Sequence[dict[str, Any]]) -> tuple[Any, ...]:
+    sequences = [event["sequence"] for event in events]
+    return (execution_id, min(sequences), max(sequences), _sql.dump(list(events)))
