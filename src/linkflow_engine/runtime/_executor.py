@@ -269,6 +269,9 @@ class ExecutionRun(NodeSteps):
         """Pause before ``node`` until :meth:`resumed` (durably: the status is ``paused``)."""
         storage = self.services.storage
         execution = self.execution
+        # Where it pauses is stored first: whoever sees "paused" can read where.
+        execution.options["pausedAt"] = node.id
+        await storage.save_execution_options(execution.id, execution.options)
         if execution.status is not ExecutionStatus.PAUSED:
             paused = await storage.transition_execution(
                 execution.id, expected=(ExecutionStatus.RUNNING,), status=ExecutionStatus.PAUSED
@@ -278,8 +281,6 @@ class ExecutionRun(NodeSteps):
                 await anyio.lowlevel.checkpoint()
                 return
             execution.status = ExecutionStatus.PAUSED
-        execution.options["pausedAt"] = node.id
-        await storage.save_execution_options(execution.id, execution.options)
         self.publish(
             ExecutionPaused, {"status": "paused", "nodeId": node.id, "nodeName": node.name}
         )

@@ -71,6 +71,8 @@ class Walk:
     def _prepare(
         self, starts: list[tuple[str, Any]], settled: Mapping[str, dict[str, Any]]
     ) -> None:
+        # A start that already settled (resuming after it ran) does not run again.
+        starts = [start for start in starts if start[0] not in settled]
         start_ids = {node_id for node_id, _ in starts}
         live = self.plan.reachable_from(frozenset([*start_ids, *settled])) & self.scope
         for node_id in live - start_ids - settled.keys():

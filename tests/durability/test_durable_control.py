@@ -1,0 +1,265 @@
+"""Control of durable executions: cancel from another engine, retry, partial runs, debug mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from durable_counting import Counting
+from durable_storages import StorageFactory
+
+from builders import chain, conn, node, workflow
+from linkflow_engine import (
+    Engine,
+    ExecutionConflictError,
+    ExecutionMode,
+    ExecutionStatus,
+    NodeStatus,
+    WorkflowValidationError,
+)
+
+
+def counting_chain(**fail: bool) -> dict[str, Any]:
+    """start -> a -> b -> c, each a `count` node (b fails when fail_b)."""
+    return chain(
+        node("a", "count"),
+        node("b", "count", config={"fail": fail.get("fail_b", False)}),
+        node("c", "count"),
+        id="wf-count",
+    )
+
+
+async def wait_for_status(engine: Engine, execution_id: str, status: ExecutionStatus) -> None:
+    with anyio.fail_after(10):  # liveness bound, not a speed check
+        while (await engine.storage.get_status(execution_id)) is not status:
+            await anyio.sleep(0.01)
+
+
+async def test_cancel_from_another_engine_stops_the_run(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """An engine sharing the database cancels a run another engine holds; it stops, recorded."""
+    counting = Counting()
+    doc = chain(node("s", "slow", config={"seconds": 30}), "noop")
+    async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as runner:
+        execution = await runner.execute(doc, wait=False)
+        async with Engine(make_shared_storage(), counting.registry) as other:
+            with anyio.fail_after(10):
+                while counting.calls["s"] == 0:
+                    await anyio.sleep(0.01)
+            cancelled = await other.cancel(execution.id)
+            assert cancelled.status is ExecutionStatus.CANCELLED
+            assert cancelled.cancelled_at is not None
+            with anyio.fail_after(10):
+                while execution.node("s").status is NodeStatus.RUNNING:
+                    await anyio.sleep(0.01)
+            stored = await other.get_execution(execution.id)
+            with pytest.raises(ExecutionConflictError):
+                await other.cancel(execution.id)
+    assert stored.status is ExecutionStatus.CANCELLED
+    assert execution.node("s").error is not None
+    assert execution.node("s").error.code == "CANCELLED"
+
+
+async def test_retry_reruns_from_the_failed_node_with_overrides(
+    make_storage: StorageFactory,
+) -> None:
+    """retry() replays from the failed node: upstream reused (not re-run), overrides merged."""
+    counting = Counting()
+    async with Engine(make_storage(), counting.registry) as engine:
+        failed = await engine.execute(counting_chain(fail_b=True), {"n": 0})
+        assert failed.status is ExecutionStatus.FAILED
+        assert counting.calls == {"a": 1, "b": 1}
+        replay = await engine.retry(failed.id, input_overrides={"fixed": True})
+        stored = await engine.get_execution(replay.id, include_data=True)
+    assert replay.status is ExecutionStatus.COMPLETED
+    assert counting.calls == {"a": 1, "b": 2, "c": 1}
+    assert replay.mode is ExecutionMode.REPLAY
+    assert replay.original_execution_id == failed.id
+    assert replay.retry_count == 1
+    reused = stored.node("a")
+    assert reused.reused
+    assert reused.source_execution_id == failed.id
+    assert stored.node("b").input["fixed"] is True
+    assert stored.node("b").input["n"] == 1
+    assert stored.outputs["c"]["n"] == 3
+    record = stored.to_dict()
+    assert record["originalExecutionId"] == failed.id
+
+
+async def test_retry_from_a_chosen_node_and_of_a_replay(make_storage: StorageFactory) -> None:
+    """fromNode picks where the replay starts; a replay of a replay counts retries up."""
+    counting = Counting()
+    async with Engine(make_storage(), counting.registry) as engine:
+        first = await engine.execute(counting_chain(), {"n": 0})
+        second = await engine.retry(first.id, from_node="c")
+        third = await engine.retry(second.id, from_node="b")
+    assert counting.calls == {"a": 1, "b": 2, "c": 3}
+    assert third.retry_count == 2
+    assert third.node("a").reused
+    assert third.node("a").source_execution_id == first.id
+
+
+async def test_retry_errors(make_storage: StorageFactory) -> None:
+    """Retrying a running execution is a conflict; an unknown fromNode names the field."""
+    counting = Counting()
+    doc = chain(node("s", "slow", config={"seconds": 30}))
+    async with Engine(make_storage(), counting.registry) as engine:
+        done = await engine.execute(counting_chain(), {"n": 0})
+        with pytest.raises(WorkflowValidationError) as caught:
+            await engine.retry(done.id, from_node="nope")
+        assert caught.value.details[0]["field"] == "fromNode"
+        running = await engine.execute(doc, wait=False)
+        with pytest.raises(ExecutionConflictError):
+            await engine.retry(running.id)
+        await engine.cancel(running.id)
+
+
+async def test_partial_run_reuses_the_latest_upstream_outputs(make_storage: StorageFactory) -> None:
+    """runPartial starts at a node, taking upstream outputs from the latest execution."""
+    counting = Counting()
+    async with Engine(make_storage(), counting.registry) as engine:
+        first = await engine.execute(counting_chain(), {"n": 10})
+        partial = await engine.execute(
+            counting_chain(), {"n": 100}, start_node_id="c", run_partial=True
+        )
+    assert counting.calls == {"a": 1, "b": 1, "c": 2}
+    assert partial.node("a").reused
+    assert partial.node("b").source_execution_id == first.id
+    assert partial.node("c").input == {"n": 100}
+    assert partial.status is ExecutionStatus.COMPLETED
+
+
+async def test_partial_run_prefers_pinned_data() -> None:
+    """runPartial takes a node's pinnedData before any earlier execution's output."""
+    counting = Counting()
+    doc = counting_chain()
+    doc["nodes"][1]["pinnedData"] = {"n": 41, "pinned": True}
+    async with Engine(registry=counting.registry) as engine:
+        partial = await engine.execute(
+            doc, start_node_id="b", run_partial=True, input_data={"n": 1}
+        )
+        uses = await engine.execute(
+            chain(
+                node("a", "count", pinnedData={"n": 41}),
+                node("b", "set", config={"values": {"seen": "{{ $node['a'].data.n }}"}}),
+            ),
+            start_node_id="b",
+            run_partial=True,
+            input_data={},
+        )
+    assert partial.node("a").reused
+    assert partial.node("a").output == {"n": 41, "pinned": True}
+    assert uses.node("b").output["seen"] == 41
+    assert counting.calls["a"] == 0
+
+
+def debug_doc() -> dict[str, Any]:
+    return chain(
+        node("a", "count"),
+        node("b", "count", breakpoint=True),
+        node("c", "count"),
+        node("d", "count"),
+        id="wf-debug",
+    )
+
+
+async def test_breakpoint_pauses_and_resume_continues(make_storage: StorageFactory) -> None:
+    """debug: the run pauses before a breakpoint node; resume() goes on; step runs one node."""
+    counting = Counting()
+    async with Engine(make_storage(), counting.registry, poll_interval=0.05) as engine:
+        with pytest.raises(ExecutionConflictError):
+            await engine.resume((await engine.execute(debug_doc())).id)
+        execution = await engine.execute(debug_doc(), {"n": 0}, debug=True, wait=False)
+        await wait_for_status(engine, execution.id, ExecutionStatus.PAUSED)
+        assert counting.calls["b"] == 1  # from the non-debug run above
+        paused = await engine.get_execution(execution.id)
+        assert paused.options["pausedAt"] == "b"
+        await engine.resume(execution.id, step=True)
+        await wait_for_status(engine, execution.id, ExecutionStatus.PAUSED)
+        assert (await engine.get_execution(execution.id)).options["pausedAt"] == "c"
+        await engine.resume(execution.id)
+        await wait_for_status(engine, execution.id, ExecutionStatus.COMPLETED)
+    assert counting.calls == {"a": 2, "b": 2, "c": 2, "d": 2}
+
+
+async def test_breakpoints_option_and_events() -> None:
+    """breakpoints=[...] pauses there too; paused and resumed events are published."""
+    from linkflow_engine.testing import capture_events
+
+    counting = Counting()
+    async with Engine(registry=counting.registry) as engine:
+        with capture_events(engine, types=["execution.paused", "execution.resumed"]) as events:
+            execution = await engine.execute(
+                debug_doc(), {"n": 0}, debug=True, breakpoints=["d"], wait=False
+            )
+            await wait_for_status(engine, execution.id, ExecutionStatus.PAUSED)
+            await engine.resume(execution.id)
+            await wait_for_status(engine, execution.id, ExecutionStatus.PAUSED)
+            assert (await engine.get_execution(execution.id)).options["pausedAt"] == "d"
+            await engine.resume(execution.id)
+            await wait_for_status(engine, execution.id, ExecutionStatus.COMPLETED)
+    assert events.types() == ["execution.paused", "execution.resumed"] * 2
+    assert events[0].payload["nodeId"] == "b"
+
+
+async def test_paused_execution_resumes_from_another_engine(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A paused execution held by one engine is resumed through another engine."""
+    counting = Counting()
+    async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as holder:
+        execution = await holder.execute(debug_doc(), {"n": 0}, debug=True, wait=False)
+        await wait_for_status(holder, execution.id, ExecutionStatus.PAUSED)
+        async with Engine(make_shared_storage(), counting.registry) as other:
+            await other.resume(execution.id)
+            await wait_for_status(other, execution.id, ExecutionStatus.COMPLETED)
+    assert counting.calls == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+async def test_paused_execution_survives_a_restart(make_shared_storage: StorageFactory) -> None:
+    """An engine closed while paused leaves the execution paused; a new engine resumes it."""
+    counting = Counting()
+    async with Engine(make_shared_storage(), counting.registry) as first:
+        execution = await first.execute(debug_doc(), {"n": 0}, debug=True, wait=False)
+        await wait_for_status(first, execution.id, ExecutionStatus.PAUSED)
+    async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as second:
+        assert (await second.get_execution(execution.id)).status is ExecutionStatus.PAUSED
+        await second.resume(execution.id)
+        await wait_for_status(second, execution.id, ExecutionStatus.COMPLETED)
+        done = await second.get_execution(execution.id, include_data=True)
+    assert counting.calls == {"a": 1, "b": 1, "c": 1, "d": 1}
+    assert done.outputs["d"]["n"] == 4
+    assert [n.status.value for n in done.node_executions] == ["completed"] * 5
+
+
+async def test_engine_close_leaves_durable_runs_resumable(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """Closing an engine mid-run leaves the execution running; the next engine finishes it,
+    without running again the nodes that had completed."""
+    counting = Counting()
+    doc = chain(node("a", "count"), node("s", "slow", config={"seconds": 0.3}), node("c", "count"))
+    async with Engine(make_shared_storage(), counting.registry) as first:
+        execution = await first.execute(doc, {"n": 0}, wait=False)
+        with anyio.fail_after(10):
+            while counting.calls["s"] == 0:
+                await anyio.sleep(0.01)
+    async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as second:
+        await wait_for_status(second, execution.id, ExecutionStatus.COMPLETED)
+        done = await second.get_execution(execution.id, include_data=True)
+    assert counting.calls == {"a": 1, "s": 2, "c": 1}
+    assert done.outputs["c"]["n"] == 2
+    assert sum(1 for n in done.node_executions if n.node_id == "s") == 1
+
+
+def test_workflow_fixture_is_valid() -> None:
+    """The documents these tests use pass validation (guards against typos in builders)."""
+    from linkflow_engine import NodeRegistry, validate_workflow
+
+    registry = Counting().registry
+    for doc in (counting_chain(), debug_doc(), workflow(node("x", "count"), connections=[])):
+        validate_workflow(doc, registry)
+    assert conn("a", "b")["source"] == "a"
+    assert isinstance(registry, NodeRegistry)
