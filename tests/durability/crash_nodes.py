@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -16,7 +17,7 @@ def crash_workflow() -> dict[str, Any]:
     nodes = [{"id": "start", "type": "manual_trigger"}]
     nodes += [{"id": f"step{i}", "type": "logged_step"} for i in range(1, STEPS + 1)]
     ids = [n["id"] for n in nodes]
-    connections = [{"source": a, "target": b} for a, b in zip(ids, ids[1:], strict=False)]
+    connections = [{"source": a, "target": b} for a, b in itertools.pairwise(ids)]
     return {"id": "wf-crash", "name": "crash", "nodes": nodes, "connections": connections}
 
 

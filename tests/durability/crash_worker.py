@@ -1,4 +1,4 @@
-"""Run the crash workflow on a durable storage until killed: python crash_worker.py KIND TARGET LOG"""
+"""Run the crash workflow on durable storage until killed: crash_worker.py KIND TARGET LOG"""
 
 from __future__ import annotations
 
