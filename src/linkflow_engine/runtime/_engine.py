@@ -474,7 +474,18 @@ class Engine:
         return await self.storage.save_workflow(self.validate(workflow))
 
     async def get_workflow(self, workflow_id: str, *, version: int | None = None) -> Workflow:
+        """The latest (or the given) stored version (ExecutionNotFoundError when unknown)."""
         return await self.storage.get_workflow(workflow_id, version=version)
+
+    async def list_workflows(
+        self, *, status: str | None = None, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Workflow], int]:
+        """Stored workflows (latest versions), most recently updated first, and the total."""
+        return await self.storage.list_workflows(status=status, limit=limit, offset=offset)
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        """Delete every version of a stored workflow (executions keep their snapshots)."""
+        await self.storage.delete_workflow(workflow_id)
 
     # -- events ----------------------------------------------------------------------------
 
