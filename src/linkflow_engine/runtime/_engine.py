@@ -13,7 +13,7 @@ import secrets
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,9 @@ from .._exceptions import (
 from ..events import Callback, Event, EventBroker, LocalEventBroker, Subscription
 from ..graph import Workflow, validate_workflow
 from ..nodes import NodeRegistry
+from ..outbound import OutboundPolicy
 from ..storage.memory import MemoryStorage
+from ._callbacks import DEFAULT_RETRY_DELAYS, CallbackService
 from ._executor import ExecutionRun, RunServices
 from ._keeper import Keeper
 from ._plan import plan_for
@@ -59,6 +61,10 @@ class Engine:
     :param poll_interval: how often (seconds) running executions look at their stored status,
         which bounds how long a cancel or resume from another process takes to arrive.
     :param recover: take over interrupted executions when the engine starts (durable storage).
+    :param allow_outbound: hosts, IP addresses or CIDR ranges that callbacks and node requests
+        may reach although they are not public (loopback, private, link-local).
+    :param callback_secret: signs callbacks (``X-Linkflow-Signature: sha256=<hex HMAC>``).
+    :param callback_retry_delays: seconds between callback attempts.
     """
 
     def __init__(
@@ -72,6 +78,9 @@ class Engine:
         lease_ttl: float = 30.0,
         poll_interval: float = 0.2,
         recover: bool = True,
+        allow_outbound: Iterable[str] = (),
+        callback_secret: str | None = None,
+        callback_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.registry = registry if registry is not None else NodeRegistry()
@@ -96,6 +105,14 @@ class Engine:
             else None
         )
         self._recover_at_start = recover
+        self.outbound = OutboundPolicy.from_entries(allow_outbound)
+        self._callbacks = CallbackService(
+            self.storage,
+            policy=self.outbound,
+            secret=callback_secret,
+            client=self._http_client,
+            retry_delays=callback_retry_delays,
+        )
         self._task_group: TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
 
@@ -114,6 +131,9 @@ class Engine:
             if isinstance(self.broker, LocalEventBroker):
                 self.broker.attach(self._task_group)
             stack.callback(self._suspend_runs)
+            callbacks_scope = anyio.CancelScope()
+            stack.callback(callbacks_scope.cancel)
+            self._task_group.start_soon(_run_in, callbacks_scope, self._callbacks.run)
             if self._keeper is not None:
                 watch_scope = anyio.CancelScope()
                 stack.callback(watch_scope.cancel)
@@ -188,6 +208,7 @@ class Engine:
         triggered_by: str | None = None,
         debug: bool = False,
         breakpoints: Sequence[str] = (),
+        webhook_url: str | None = None,
         wait: bool = True,
     ) -> Execution:
         """Run ``workflow`` (a document, a :class:`Workflow`, or the id of a stored one) and
@@ -196,6 +217,7 @@ class Engine:
         With ``wait=False`` it returns as soon as the execution is stored as ``running``; the
         run goes on in the background (watch it with :meth:`subscribe`). With ``debug=True``
         the run pauses before nodes with ``breakpoint: true`` or listed in ``breakpoints``.
+        When it ends, ``webhook_url`` receives the documented callback (durably, with retries).
         """
         if isinstance(workflow, str):
             workflow = await self.storage.get_workflow(workflow)
@@ -210,6 +232,7 @@ class Engine:
             "debug": debug,
             "breakpoints": list(breakpoints),
             "starts": [list(start) for start in starts],
+            "webhookUrl": _callback_url(webhook_url),
         }
         return await self._launch(execution, checked, starts, reused, wait=wait)
 
@@ -220,6 +243,7 @@ class Engine:
         from_node: str | None = None,
         input_overrides: dict[str, Any] | None = None,
         triggered_by: str | None = None,
+        webhook_url: str | None = None,
         wait: bool = True,
     ) -> Execution:
         """Replay a finished execution as a new one (mode ``replay``) from ``from_node``
@@ -251,6 +275,7 @@ class Engine:
             "fromNode": starts[0][0],
             "inputOverrides": input_overrides,
             "starts": [list(start) for start in starts],
+            "webhookUrl": _callback_url(webhook_url),
         }
         return await self._launch(execution, checked, starts, reused, wait=wait)
 
@@ -297,11 +322,15 @@ class Engine:
         if self._keeper is not None:
             self._keeper.track(run)
         try:
-            return await run.run()
+            execution = await run.run()
         finally:
             del self._runs[run.execution.id]
             if self._keeper is not None:
                 await self._keeper.release(run)
+        url = execution.options.get("webhookUrl")
+        if url and execution.status.is_terminal:
+            await self._callbacks.enqueue(execution, url)
+        return execution
 
     def _require_running(self) -> TaskGroup:
         if self._task_group is None:
@@ -512,6 +541,21 @@ def new_execution_id(now: float) -> str:
     order, so storage indexes keyed by it grow at one end instead of splitting pages at random
     (measured on SQLite: a third fewer page writes per progress commit)."""
     return f"exec-{int(now * 1000):012x}{secrets.token_hex(10)}"
+
+
+async def _run_in(scope: anyio.CancelScope, service: Callable[[], Awaitable[None]]) -> None:
+    with scope:
+        await service()
+
+
+def _callback_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise WorkflowValidationError(
+            [{"field": "webhookUrl", "message": "must be an http:// or https:// URL"}]
+        )
+    return url
 
 
 def _stored_starts(execution: Execution) -> list[tuple[str, Any]]:

@@ -1,0 +1,161 @@
+"""Webhook callbacks: when an execution started with ``webhook_url`` ends, POST the documented
+body there.
+
+Deliveries are durable: each is stored *before* its first attempt, so one that was never
+delivered (the process died, the receiver was down) is picked up by the next engine that starts
+on the storage. Each attempt is signed (``X-Linkflow-Signature: sha256=<hex HMAC of the raw
+body>`` when a secret is configured), checked against the outbound policy, retried with backoff
+(six attempts over about a minute by default) and written to the execution's logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ..outbound import OutboundPolicy, OutboundRefused
+from ._records import Execution, LogEntry, format_timestamp
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..storage.base import Storage
+
+__all__ = ["DEFAULT_RETRY_DELAYS", "CallbackService", "callback_body", "signature"]
+
+logger = logging.getLogger("linkflow_engine.callbacks")
+
+DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+"""Seconds before attempts 2..7: seven attempts over about a minute."""
+
+
+def callback_body(execution: Execution) -> dict[str, Any]:
+    """The documented callback: ``{event, executionId, status, duration, outputs, timestamp}``
+    (plus ``error`` when the execution failed)."""
+    body: dict[str, Any] = {
+        "event": f"execution.{execution.status.value}",
+        "executionId": execution.id,
+        "workflowId": execution.workflow_id,
+        "status": execution.status.value,
+        "duration": execution.duration,
+        "outputs": execution.outputs,
+        "timestamp": format_timestamp(execution.finished_at or time.time()),
+    }
+    if execution.error is not None:
+        body["error"] = execution.error.to_dict()
+    return body
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The ``X-Linkflow-Signature`` header value for ``body``."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class CallbackService:
+    """Stores, sends and retries callbacks; one per engine, running in its task group."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        policy: OutboundPolicy,
+        secret: str | None,
+        client: Callable[[], httpx.AsyncClient],
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.policy = policy
+        self.secret = secret
+        self.client = client
+        self.retry_delays = tuple(retry_delays)
+        self.clock = clock
+        self._wake = anyio.Event()
+
+    async def enqueue(self, execution: Execution, url: str) -> None:
+        """Store the callback of a finished execution for delivery."""
+        body = json.dumps(callback_body(execution), separators=(",", ":"), default=str)
+        await self.storage.save_delivery(
+            {
+                "id": f"dlv-{secrets.token_hex(12)}",
+                "executionId": execution.id,
+                "url": url,
+                "body": body,
+                "attempts": 0,
+                "nextAttemptAt": self.clock(),
+                "status": "pending",
+                "lastError": None,
+            }
+        )
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver what is due, forever (cancelled with the engine)."""
+        while True:
+            self._wake = anyio.Event()
+            for delivery in await self.storage.pending_deliveries(now=self.clock()):
+                await self._attempt(delivery)
+            with anyio.move_on_after(0.5):
+                await self._wake.wait()
+
+    async def _attempt(self, delivery: dict[str, Any]) -> None:
+        attempt = delivery["attempts"] + 1
+        outcome, error, final = await self._send(delivery)
+        if error is None:
+            fields: dict[str, Any] = {"status": "delivered", "lastError": None}
+        elif final or attempt > len(self.retry_delays):
+            fields = {"status": "failed", "lastError": error}
+        else:
+            wait = self.retry_delays[attempt - 1]
+            fields = {"nextAttemptAt": self.clock() + wait, "lastError": error}
+        await self.storage.update_delivery(delivery["id"], attempts=attempt, **fields)
+        await self._log(delivery, attempt, outcome, fields.get("status"))
+
+    async def _send(self, delivery: dict[str, Any]) -> tuple[str, str | None, bool]:
+        """(what happened, the error or None, whether retrying is pointless)."""
+        import httpx
+
+        url, body = delivery["url"], delivery["body"].encode()
+        try:
+            await self.policy.check(url)
+            response = await self.client().post(url, content=body, headers=self._headers(body))
+        except OutboundRefused as refused:
+            return f"refused: {refused.reason}", refused.reason, True
+        except httpx.HTTPError as failure:
+            return f"failed: {type(failure).__name__}: {failure}", str(failure) or "error", False
+        if response.is_success:
+            return f"delivered: HTTP {response.status_code}", None, False
+        return f"failed: HTTP {response.status_code}", f"HTTP {response.status_code}", False
+
+    def _headers(self, body: bytes) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "User-Agent": "linkflow-engine"}
+        if self.secret:
+            headers["X-Linkflow-Signature"] = signature(self.secret, body)
+        return headers
+
+    async def _log(
+        self, delivery: dict[str, Any], attempt: int, outcome: str, status: str | None
+    ) -> None:
+        level = "info" if status == "delivered" else "warning"
+        data = {"url": delivery["url"], "attempt": attempt, "deliveryId": delivery["id"]}
+        if status == "failed":
+            outcome += "; giving up"
+        entry = LogEntry(
+            timestamp=self.clock(),
+            level=level,
+            message=f"Callback attempt {attempt}: {outcome}",
+            data=data,
+        )
+        try:
+            await self.storage.append_logs(delivery["executionId"], [entry])
+        except Exception:  # the execution may have been pruned meanwhile: the delivery stands
+            logger.warning("could not log callback attempt for %s", delivery["executionId"])

@@ -1,0 +1,151 @@
+"""Async runs with webhook callbacks: the documented body, signed, retried, logged, durable."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import anyio
+import pytest
+from callback_receiver import Receiver, running
+
+from builders import chain, node
+from linkflow_engine import Engine, ExecutionStatus, WorkflowValidationError
+from linkflow_engine.runtime._callbacks import signature
+from linkflow_engine.storage.sqlite import SQLiteStorage
+
+FAST = (0.05, 0.05, 0.05, 0.05, 0.05)
+
+
+async def delivered(receiver: Receiver) -> None:
+    with anyio.fail_after(10):  # liveness bound
+        await anyio.to_thread.run_sync(receiver.received.wait)
+
+
+async def test_completed_execution_posts_the_signed_documented_body(tmp_path: Path) -> None:
+    """The callback body is the spec's, signed with HMAC-SHA256 over the raw body, and logged."""
+    with running(Receiver()) as receiver:
+        async with Engine(
+            SQLiteStorage(tmp_path / "db"), allow_outbound=["127.0.0.1"], callback_secret="s3cret"
+        ) as engine:
+            execution = await engine.execute(
+                chain(node("v", "set", config={"values": {"ok": True}})),
+                webhook_url=receiver.url,
+                wait=False,
+            )
+            await delivered(receiver)
+            await anyio.sleep(0.1)
+            logs = (await engine.get_execution(execution.id)).logs
+    headers, raw = receiver.requests[0]
+    body = json.loads(raw)
+    assert body["event"] == "execution.completed"
+    assert body["executionId"] == execution.id
+    assert body["status"] == "completed"
+    assert body["outputs"]["v"]["ok"] is True
+    assert isinstance(body["duration"], int)
+    assert body["timestamp"].endswith("Z")
+    assert headers["X-Linkflow-Signature"] == signature("s3cret", raw)
+    assert any("Callback attempt 1: delivered" in entry.message for entry in logs)
+
+
+async def test_failed_execution_callback_carries_the_error() -> None:
+    """A failed execution's callback says execution.failed with the error."""
+    with running(Receiver()) as receiver:
+        async with Engine(allow_outbound=["127.0.0.1"]) as engine:
+            await engine.execute(
+                chain(node("s", "stop_and_error", config={"message": "bad"})),
+                webhook_url=receiver.url,
+            )
+            await delivered(receiver)
+    body = json.loads(receiver.requests[0][1])
+    assert body["event"] == "execution.failed"
+    assert body["error"]["message"] == "bad"
+    assert "X-Linkflow-Signature" not in receiver.requests[0][0]
+
+
+async def test_cancelled_execution_sends_a_callback() -> None:
+    """Cancelling an async run sends execution.cancelled."""
+    with running(Receiver()) as receiver:
+        async with Engine(allow_outbound=["127.0.0.1"]) as engine:
+            execution = await engine.execute(
+                chain(node("w", "wait", config={"duration": 30})),
+                webhook_url=receiver.url,
+                wait=False,
+            )
+            await anyio.sleep(0.05)
+            await engine.cancel(execution.id)
+            await delivered(receiver)
+    assert json.loads(receiver.requests[0][1])["event"] == "execution.cancelled"
+
+
+async def test_failed_attempts_are_retried_and_each_is_logged() -> None:
+    """A receiver answering 500 twice gets a third attempt; all three are in the logs."""
+    with running(Receiver(fail_first=2)) as receiver:
+        async with Engine(allow_outbound=["127.0.0.1"], callback_retry_delays=FAST) as engine:
+            execution = await engine.execute(chain("noop"), webhook_url=receiver.url)
+            await delivered(receiver)
+            await anyio.sleep(0.1)
+            messages = [e.message for e in (await engine.get_execution(execution.id)).logs]
+    assert len(receiver.requests) == 3
+    attempts = [m for m in messages if m.startswith("Callback attempt")]
+    assert attempts == [
+        "Callback attempt 1: failed: HTTP 500",
+        "Callback attempt 2: failed: HTTP 500",
+        "Callback attempt 3: delivered: HTTP 200",
+    ]
+
+
+async def test_loopback_is_refused_unless_allowed() -> None:
+    """Without an allow-list entry a loopback callback is refused, not sent, and logged."""
+    with running(Receiver()) as receiver:
+        async with Engine(callback_retry_delays=FAST) as engine:
+            execution = await engine.execute(chain("noop"), webhook_url=receiver.url)
+            await anyio.sleep(0.3)
+            logs = (await engine.get_execution(execution.id)).logs
+    assert receiver.requests == []
+    refused = [e for e in logs if e.message.startswith("Callback attempt 1: refused")]
+    assert refused
+    assert "giving up" in refused[0].message
+
+
+async def test_undelivered_callback_is_delivered_after_a_restart(tmp_path: Path) -> None:
+    """A callback the first engine could not deliver is delivered by the next one."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hook"  # nobody listens yet: the first attempt fails
+    database = tmp_path / "db"
+    async with Engine(
+        SQLiteStorage(database), allow_outbound=["127.0.0.1"], callback_retry_delays=(0.2,) * 5
+    ) as first:
+        execution = await first.execute(chain("noop"), webhook_url=url)
+        with anyio.fail_after(10):
+            while not any(
+                e.message.startswith("Callback attempt 1")
+                for e in (await first.get_execution(execution.id)).logs
+            ):
+                await anyio.sleep(0.02)
+    receiver = Receiver()
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), receiver.handler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with Engine(SQLiteStorage(database), allow_outbound=["127.0.0.1"]) as second:
+            await delivered(receiver)
+            assert (await second.get_execution(execution.id)).status is ExecutionStatus.COMPLETED
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert json.loads(receiver.requests[0][1])["executionId"] == execution.id
+
+
+async def test_webhook_url_must_be_http() -> None:
+    """A webhookUrl that is not http(s) is a validation error naming the field."""
+    async with Engine() as engine:
+        with pytest.raises(WorkflowValidationError) as caught:
+            await engine.execute(chain("noop"), webhook_url="ftp://example.com/x")
+    assert caught.value.details[0]["field"] == "webhookUrl"
