@@ -32,6 +32,7 @@ from ..runtime._records import (
     format_timestamp,
 )
 from . import _sql
+from ._sqlite_checkpoint import Checkpointer
 from ._sqlite_schema import migrate
 from .base import ExecutionQuery, Lease, StoredEvent
 
@@ -81,6 +82,7 @@ class SQLiteStorage:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._connection: sqlite3.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.path!r}, synchronous={self.synchronous!r})"
@@ -98,8 +100,13 @@ class SQLiteStorage:
             connection.close()
             raise
         self._connection = connection
+        self._checkpointer = Checkpointer(self.path, busy_timeout=self.busy_timeout)
+        self._checkpointer.start(connection)
 
     async def aclose(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
@@ -121,6 +128,8 @@ class SQLiteStorage:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     # -- workflows -------------------------------------------------------------------------
 
