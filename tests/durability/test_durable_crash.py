@@ -93,3 +93,39 @@ def test_kill_9_on_postgres_then_another_process_finishes(tmp_path: Path) -> Non
     finally:
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def cancel_when_running(storage: Storage, log: Path, step: int) -> str:
+    async with Engine(storage, crash_registry(str(log), 0.0), recover=False) as engine:
+        with anyio.fail_after(60):
+            while runs(log)[f"step{step}"] == 0:
+                await anyio.sleep(0.01)
+        executions, _ = await engine.list_executions(workflow_id="wf-crash")
+        cancelled = await engine.cancel(executions[0].id)
+        assert cancelled.status is ExecutionStatus.CANCELLED
+        return cancelled.id
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_cancel_reaches_a_run_in_another_process(tmp_path: Path, kind: str) -> None:
+    """A cancel said in this process stops the run of another process on the same database:
+    its running step is interrupted and no later step starts."""
+    log = tmp_path / "runs.log"
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    if kind == "sqlite":
+        target = str(tmp_path / "cancel.db")
+        storage: Storage = SQLiteStorage(target)
+    else:
+        target = f"{POSTGRES_DSN}#{schema}"
+        storage = PostgresStorage(POSTGRES_DSN, schema=schema)
+    worker = subprocess.Popen([sys.executable, str(WORKER), kind, target, str(log)])
+    try:
+        anyio.run(cancel_when_running, storage, log, 2)
+        assert worker.wait(timeout=30) == 0  # liveness bound: the run ends instead of going on
+    finally:
+        worker.kill()
+        if kind == "postgres":
+            with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+                connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    assert runs(log)["step3"] == 0
+    assert runs(log)["step2"] == 1

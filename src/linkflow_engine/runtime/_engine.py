@@ -450,11 +450,11 @@ class Engine:
         mode: ExecutionMode | str | None = None,
         started_after: datetime | str | float | None = None,
         started_before: datetime | str | float | None = None,
-        limit: int = 20,
-        offset: int = 0,
+        limit: int | str = 20,
+        offset: int | str = 0,
     ) -> tuple[list[Execution], int]:
-        """Executions newest first (without node data) and how many match in all.
-        Bad filter values raise WorkflowValidationError naming the field."""
+        """Executions newest first (without node data) and how many match in all. Values may
+        be strings (as from a URL); bad ones raise WorkflowValidationError naming the field."""
         query = execution_query(
             workflow_id=workflow_id,
             status=status,
