@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import _executions, _run
+from . import _executions, _run, _serve
 from ._common import EXIT_FAILED, EXIT_INVALID, InputError
 
 __all__ = ["main"]
@@ -37,4 +37,5 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     _run.add_commands(commands)
     _executions.add_commands(commands)
+    _serve.add_commands(commands)
     return parser
