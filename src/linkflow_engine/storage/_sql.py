@@ -10,6 +10,7 @@ rows of either database.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -313,6 +314,33 @@ def period_start(period: str, now: float) -> float:
         return now - PERIOD_DAYS[period] * DAY
     except KeyError:
         raise ValueError(f"period must be one of day, week, month, not {period!r}") from None
+
+
+def day_ranges(start: float, end: float) -> list[tuple[int, float, float]]:
+    """``(epoch day, low, high)`` half-open ranges covering ``[start, end]`` day by day."""
+    ranges = []
+    day = int(start // DAY)
+    high_end = math.nextafter(end, math.inf)  # make the end itself part of the last range
+    while day * DAY < high_end:
+        ranges.append((day, max(start, day * DAY), min(high_end, (day + 1) * DAY)))
+        day += 1
+    return ranges
+
+
+def day_from_statuses(day: int, per_status: Sequence[Row]) -> tuple[Any, ...]:
+    """A per-day row for :func:`stats_from_days` from ``(status, count, seconds)`` rows."""
+    counts = {status: int(count) for status, count, _ in per_status}
+    seconds = sum(float(total or 0.0) for status, _, total in per_status if status in FINISHED)
+    finished = sum(counts.get(status, 0) for status in FINISHED)
+    return (
+        day,
+        sum(counts.values()),
+        counts.get("completed", 0),
+        counts.get("failed", 0),
+        counts.get("cancelled", 0),
+        seconds,
+        finished,
+    )
 
 
 def prune_condition(

@@ -395,15 +395,21 @@ class SQLiteStorage:
     async def execution_stats(
         self, *, workflow_id: str | None = None, period: str = "day", now: float
     ) -> dict[str, Any]:
-        sql = _sql.STATS.format(
-            day="CAST(created_at / 86400 AS INTEGER)",
-            finished=_sql.STATS_FINISHED,
-            workflow="" if workflow_id is None else "AND workflow_id = ?",
+        # One small query per day, each a range scan of a covering index grouped by status:
+        # grouping the whole month by a computed day made SQLite sort 500k rows (measured at
+        # 1M executions: 260 ms as one query, 110 ms as per-day queries).
+        where = "" if workflow_id is None else " AND workflow_id = ?"
+        sql = (
+            "SELECT status, COUNT(*), SUM(finished_at - started_at) FROM executions "
+            f"WHERE created_at >= ? AND created_at < ?{where} GROUP BY status"
         )
-        values: tuple[Any, ...] = (_sql.period_start(period, now), now)
-        if workflow_id is not None:
-            values = (*values, workflow_id)
-        return _sql.stats_from_days(self._db.execute(sql, values))
+        extra = () if workflow_id is None else (workflow_id,)
+        days = []
+        for day, low, high in _sql.day_ranges(_sql.period_start(period, now), now):
+            per_status = self._db.execute(sql, (low, high, *extra)).fetchall()
+            if per_status:
+                days.append(_sql.day_from_statuses(day, per_status))
+        return _sql.stats_from_days(days)
 
     async def prune(
         self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
