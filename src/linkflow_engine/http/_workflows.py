@@ -69,7 +69,7 @@ class WorkflowsApi:
         offset = query_int(request, "offset", default=0, minimum=0, maximum=2**31)
         workflows, total = await self._page(status, sort, limit, offset)
         return success(
-            {"workflows": [workflow.to_dict() for workflow in workflows]},
+            {"workflows": [stored_document(workflow) for workflow in workflows]},
             pagination=pagination(total, limit, offset),
         )
 
@@ -100,7 +100,7 @@ class WorkflowsApi:
         if "version" in request.query_params:
             version = query_int(request, "version", default=1, minimum=1, maximum=2**31)
         workflow = await self.engine.get_workflow(request.path_params["id"], version=version)
-        return success({"workflow": workflow.to_dict()})
+        return success({"workflow": stored_document(workflow)})
 
     async def export(self, request: Request) -> Response:
         workflow = await self.engine.get_workflow(request.path_params["id"])
@@ -165,7 +165,7 @@ class WorkflowsApi:
     async def _save(self, document: dict[str, Any]) -> Json:
         with validation_status(422):
             stored = await self.engine.save_workflow(document)
-        return stored.to_dict()
+        return stored_document(stored)
 
     async def _exists(self, workflow_id: str) -> bool:
         try:
@@ -173,6 +173,12 @@ class WorkflowsApi:
         except ExecutionNotFoundError:
             return False
         return True
+
+
+def stored_document(workflow: Workflow) -> Json:
+    """The document with the bookkeeping it always has once stored (``to_dict`` leaves out
+    fields at their defaults, such as version 1 and status draft)."""
+    return {**workflow.to_dict(), "status": workflow.status, "version": workflow.version}
 
 
 def _new_id() -> str:

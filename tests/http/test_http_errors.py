@@ -1,0 +1,198 @@
+"""Every documented error status, in the error envelope, never a stack trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from http_documents import API_KEY, document, failing, slow
+
+from linkflow_engine import Engine
+from linkflow_engine.http import create_app
+
+
+def error_of(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert body["success"] is False
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert "Traceback" not in answer.text
+    return dict(body["error"])
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"limit": "-1"}, "limit"),
+        ({"limit": "abc"}, "limit"),
+        ({"offset": "-5"}, "offset"),
+        ({"status": "bogus"}, "status"),
+        ({"mode": "bogus"}, "mode"),
+        ({"startedAfter": "yesterday"}, "startedAfter"),
+        ({"startedBefore": "x"}, "startedBefore"),
+    ],
+)
+async def test_bad_list_query_is_400_naming_the_field(
+    client: httpx.AsyncClient, query: dict[str, str], field: str
+) -> None:
+    """A bad filter value answers 400 with a detail naming its field."""
+    error = error_of(await client.get("/executions", params=query), 400, "VALIDATION_ERROR")
+    assert [d["field"] for d in error["details"]] == [field]
+
+
+async def test_bad_stats_period_is_400(client: httpx.AsyncClient) -> None:
+    """period outside day/week/month answers 400."""
+    answer = await client.get("/executions/stats", params={"period": "year"})
+    assert error_of(answer, 400, "VALIDATION_ERROR")["details"][0]["field"] == "period"
+
+
+async def test_bad_include_data_is_400(client: httpx.AsyncClient) -> None:
+    """includeData must be a boolean."""
+    await client.post("/execute", json={"workflow": document()})
+    answer = await client.get("/executions/x", params={"includeData": "maybe"})
+    error_of(answer, 400, "VALIDATION_ERROR")
+
+
+async def test_bad_json_is_400(client: httpx.AsyncClient) -> None:
+    """A body that is not JSON answers 400 INVALID_JSON."""
+    error_of(await client.post("/execute", content=b"{nope"), 400, "INVALID_JSON")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {},
+        {"workflow": "text"},
+        {"workflowId": 5},
+        {"workflow": document(), "options": []},
+        {"workflow": document(), "options": {"async": "yes"}},
+        {"workflow": document(), "options": {"breakpoints": [1]}},
+        {"workflow": document(), "options": {"startNodeId": "nowhere"}},
+    ],
+)
+async def test_bad_execute_body_is_400(client: httpx.AsyncClient, body: Any) -> None:
+    """A body of the wrong shape answers 400."""
+    error_of(await client.post("/execute", json=body), 400, "VALIDATION_ERROR")
+
+
+async def test_invalid_workflow_is_422_with_every_detail(client: httpx.AsyncClient) -> None:
+    """A document that fails validation answers 422 listing every problem."""
+    bad = {"nodes": [{"id": "a", "type": "bogus"}, {"id": "b", "type": "also_bogus"}]}
+    error = error_of(await client.post("/execute", json={"workflow": bad}), 422, "VALIDATION_ERROR")
+    assert {d["field"] for d in error["details"]} == {"nodes[0].type", "nodes[1].type"}
+
+
+async def test_unknown_ids_are_404(client: httpx.AsyncClient) -> None:
+    """Unknown executions and workflows answer 404 NOT_FOUND."""
+    for answer in [
+        await client.get("/executions/exec-none"),
+        await client.post("/executions/exec-none/cancel"),
+        await client.post("/executions/exec-none/retry"),
+        await client.post("/executions/exec-none/resume"),
+        await client.post("/execute", json={"workflowId": "wf-none"}),
+        await client.get("/workflows/wf-none"),
+    ]:
+        error_of(answer, 404, "NOT_FOUND")
+
+
+async def test_unknown_path_is_404_and_wrong_method_405(client: httpx.AsyncClient) -> None:
+    """Routing errors use the envelope too."""
+    error_of(await client.get("/nowhere"), 404, "NOT_FOUND")
+    error_of(await client.delete("/execute"), 405, "METHOD_NOT_ALLOWED")
+
+
+async def test_conflicts_are_409(client: httpx.AsyncClient) -> None:
+    """Cancel a finished run, retry a running one, resume one not paused: 409 CONFLICT."""
+    done = (await client.post("/execute", json={"workflow": failing()})).json()["data"]
+    body = {"workflow": slow(), "options": {"async": True}}
+    running = (await client.post("/execute", json=body)).json()["data"]
+    error_of(await client.post(f"/executions/{done['executionId']}/cancel"), 409, "CONFLICT")
+    error_of(await client.post(f"/executions/{running['executionId']}/retry"), 409, "CONFLICT")
+    error_of(await client.post(f"/executions/{done['executionId']}/resume"), 409, "CONFLICT")
+    await client.post(f"/executions/{running['executionId']}/cancel")
+
+
+async def test_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
+    """A declared Content-Length over the limit answers 413."""
+    answer = await client.post("/execute", content=b"x" * 20_000)
+    error_of(answer, 413, "PAYLOAD_TOO_LARGE")
+
+
+async def test_chunked_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
+    """A body without Content-Length is counted while read."""
+
+    async def chunks() -> Any:
+        for _ in range(30):
+            yield b" " * 1000
+
+    answer = await client.post("/execute", content=chunks())
+    error_of(answer, 413, "PAYLOAD_TOO_LARGE")
+
+
+async def test_unexpected_errors_are_a_generic_500(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug answers 500 INTERNAL_ERROR without details; the traceback goes to the log."""
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(engine, "execution_stats", broken)
+    app = create_app(engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as http:
+        answer = await http.get("/api/v1/executions/stats")
+    error = error_of(answer, 500, "INTERNAL_ERROR")
+    assert "secret" not in error["message"]
+    assert "secret internals" in caplog.text
+
+
+async def test_missing_key_is_401_with_challenge(client: httpx.AsyncClient) -> None:
+    """No Authorization header: 401 with WWW-Authenticate: Bearer."""
+    answer = await client.get("/executions", headers={"Authorization": ""})
+    error_of(answer, 401, "UNAUTHORIZED")
+    assert answer.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("header", ["Bearer wrong", f"Basic {API_KEY}", "Bearer", API_KEY])
+async def test_bad_key_is_401(client: httpx.AsyncClient, header: str) -> None:
+    """A wrong key, or the right key under another scheme, answers 401."""
+    answer = await client.get("/executions", headers={"Authorization": header})
+    error_of(answer, 401, "UNAUTHORIZED")
+
+
+async def test_health_and_openapi_need_no_key(client: httpx.AsyncClient) -> None:
+    """/health and the OpenAPI document answer without a key."""
+    anonymous = {"Authorization": ""}
+    health = await client.get("/health", headers=anonymous)
+    assert health.json()["data"]["status"] == "ok"
+    assert (await client.get("http://test/health", headers=anonymous)).status_code == 200
+    spec = await client.get("/openapi.json", headers=anonymous)
+    assert spec.json()["openapi"] == "3.1.0"
+
+
+async def test_no_keys_means_no_auth(engine: Engine) -> None:
+    """Without api_keys every request is accepted and triggeredBy is null."""
+    app = create_app(engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as http:
+        answer = await http.post("/api/v1/execute", json={"workflow": document()})
+        execution_id = answer.json()["data"]["executionId"]
+        stored = await http.get(f"/api/v1/executions/{execution_id}")
+    assert stored.json()["data"]["execution"]["triggeredBy"] is None
+
+
+async def test_hashed_keys_authenticate(engine: Engine) -> None:
+    """A key given only as its SHA-256 digest is accepted, mapping to its user."""
+    import hashlib
+
+    digest = hashlib.sha256(b"hidden").hexdigest()
+    app = create_app(engine, api_key_hashes={digest: "usr-hash"})
+    headers = {"Authorization": "Bearer hidden"}
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as h:
+        answer = await h.post("/api/v1/execute", json={"workflow": document()})
+        execution_id = answer.json()["data"]["executionId"]
+        stored = await h.get(f"/api/v1/executions/{execution_id}")
+    assert stored.json()["data"]["execution"]["triggeredBy"] == "usr-hash"
