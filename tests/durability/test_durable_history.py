@@ -112,3 +112,11 @@ async def test_prune_keeps_unfinished_executions(make_storage: StorageFactory) -
             await engine.prune(older_than="soon")
         await engine.cancel(running.id)
     assert done[0].status is ExecutionStatus.COMPLETED
+
+
+async def test_every_bad_filter_is_reported() -> None:
+    """Several bad filters give one error listing each field."""
+    async with Engine() as engine:
+        with pytest.raises(WorkflowValidationError) as caught:
+            await engine.list_executions(status="nope", limit="x", offset=-1)
+    assert [d["field"] for d in caught.value.details] == ["status", "limit", "offset"]

@@ -99,7 +99,8 @@ class _Progress:
             if error.get("details") is not None:
                 self._line(f"           details: {json.dumps(error['details'], default=str)}")
         elif event.type in ("execution.completed", "execution.failed", "execution.cancelled"):
-            self._line(f"{event.type.split('.')[1]} in {payload.get('duration')} ms")
+            outcome = event.type.split(".")[1]
+            self._line(f"{outcome} in {payload.get('duration')} ms ({event.execution_id})")
 
     def _line(self, text: str) -> None:
         print(text, file=self.out, flush=True)

@@ -5,7 +5,7 @@ Deliveries are durable: each is stored *before* its first attempt, so one that w
 delivered (the process died, the receiver was down) is picked up by the next engine that starts
 on the storage. Each attempt is signed (``X-Linkflow-Signature: sha256=<hex HMAC of the raw
 body>`` when a secret is configured), checked against the outbound policy, retried with backoff
-(six attempts over about a minute by default) and written to the execution's logs.
+(seven attempts over about a minute by default) and written to the execution's logs.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._clock import Clock, SystemClock
 from ..outbound import OutboundPolicy, OutboundRefused
 from ._records import Execution, LogEntry, format_timestamp
 
@@ -38,8 +39,8 @@ DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 
 def callback_body(execution: Execution) -> dict[str, Any]:
-    """The documented callback: ``{event, executionId, status, duration, outputs, timestamp}``
-    (plus ``error`` when the execution failed)."""
+    """The documented callback ``{event, executionId, status, duration, outputs, timestamp}``,
+    plus ``workflowId``, and ``error`` when the execution failed."""
     body: dict[str, Any] = {
         "event": f"execution.{execution.status.value}",
         "executionId": execution.id,
@@ -52,6 +53,11 @@ def callback_body(execution: Execution) -> dict[str, Any]:
     if execution.error is not None:
         body["error"] = execution.error.to_dict()
     return body
+
+
+async def _wait_then_cancel(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -71,14 +77,15 @@ class CallbackService:
         secret: str | None,
         client: Callable[[], httpx.AsyncClient],
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self.storage = storage
         self.policy = policy
         self.secret = secret
         self.client = client
         self.retry_delays = tuple(retry_delays)
-        self.clock = clock
+        self._clock = clock if clock is not None else SystemClock()
+        self.clock = self._clock.now
         self._wake = anyio.Event()
 
     async def enqueue(self, execution: Execution, url: str) -> None:
@@ -104,8 +111,11 @@ class CallbackService:
             self._wake = anyio.Event()
             for delivery in await self.storage.pending_deliveries(now=self.clock()):
                 await self._attempt(delivery)
-            with anyio.move_on_after(0.5):
-                await self._wake.wait()
+            async with anyio.create_task_group() as waiting:
+                # Whichever comes first: a new callback, or half a second on the engine's clock.
+                waiting.start_soon(_wait_then_cancel, self._wake, waiting.cancel_scope)
+                await self._clock.sleep(0.5)
+                waiting.cancel_scope.cancel()
 
     async def _attempt(self, delivery: dict[str, Any]) -> None:
         attempt = delivery["attempts"] + 1

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskGroup
 
+from .._clock import Clock, SystemClock
 from .._exceptions import (
     ExecutionConflictError,
     WorkflowValidationError,
@@ -64,6 +65,8 @@ class Engine(EngineHistory):
         may reach although they are not public (loopback, private, link-local).
     :param callback_secret: signs callbacks (``X-Linkflow-Signature: sha256=<hex HMAC>``).
     :param callback_retry_delays: seconds between callback attempts.
+    :param clock: the calendar time of retries, waits, schedules and timestamps (default: the
+        system clock; tests pass :class:`linkflow_engine.testing.VirtualClock`).
     """
 
     def __init__(
@@ -80,17 +83,21 @@ class Engine(EngineHistory):
         allow_outbound: Iterable[str] = (),
         callback_secret: str | None = None,
         callback_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        clock: Clock | None = None,
     ) -> None:
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.registry = registry if registry is not None else NodeRegistry()
         self.broker = broker if broker is not None else LocalEventBroker()
         self._http: httpx.AsyncClient | None = None
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self._services = RunServices(
             storage=self.storage,
             broker=self.broker,
             env=env,
             variables=variables,
             http_client=self._http_client,
+            sleep=self.clock.sleep,
+            clock=self.clock.now,
         )
         self._runs: dict[str, ExecutionRun] = {}
         self._keeper = (
@@ -111,6 +118,7 @@ class Engine(EngineHistory):
             secret=callback_secret,
             client=self._http_client,
             retry_delays=callback_retry_delays,
+            clock=self.clock,
         )
         self._task_group: TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -339,7 +347,7 @@ class Engine(EngineHistory):
     def _new_execution(
         self, workflow: Workflow, input_data: Any, mode: ExecutionMode, triggered_by: str | None
     ) -> Execution:
-        now = time.time()
+        now = self.clock.now()
         return Execution(
             id=new_execution_id(now),
             workflow_id=workflow.id,
@@ -359,7 +367,7 @@ class Engine(EngineHistory):
         """Cancel a pending, running or paused execution, in this process or any other that
         shares the storage (ExecutionConflictError when it has already finished); returns the
         execution as stored afterwards."""
-        now = time.time()
+        now = self.clock.now()
         cancelled = await self.storage.transition_execution(
             execution_id,
             expected=(ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSED),

@@ -128,6 +128,8 @@ class ExecutionRun(NodeSteps):
         execution = self.execution
         if self._resumed:
             self.log(None, "info", "Execution resumed from its stored progress", {})
+            if self._resume_past is not None:  # resume() of a pause this engine did not hold
+                self.publish(ExecutionResumed, {"status": "running", "nodeId": self._resume_past})
         else:
             self.publish(ExecutionStarted, {"status": "running", "mode": execution.mode.value})
             self.log(None, "info", "Execution started", {"mode": execution.mode.value})

@@ -6,7 +6,6 @@ validation error naming the field). :class:`~linkflow_engine.Engine` inherits th
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from ._queries import execution_query, parse_age, parse_period
 from ._records import Execution, ExecutionMode, ExecutionStatus
 
 if TYPE_CHECKING:
+    from .._clock import Clock
     from ..storage.base import Storage
 
 __all__ = ["EngineHistory"]
@@ -26,6 +26,7 @@ class EngineHistory:
     """History and workflow methods of :class:`~linkflow_engine.Engine`."""
 
     storage: Storage
+    clock: Clock
 
     def validate(self, workflow: Mapping[str, Any] | Workflow) -> Workflow:
         raise NotImplementedError
@@ -66,7 +67,7 @@ class EngineHistory:
         """``{total, completed, failed, cancelled, avgDuration, successRate, byDay}`` over the
         last day, week or month, computed by the storage."""
         return await self.storage.execution_stats(
-            workflow_id=workflow_id, period=parse_period(period), now=time.time()
+            workflow_id=workflow_id, period=parse_period(period), now=self.clock.now()
         )
 
     async def prune(
@@ -86,7 +87,7 @@ class EngineHistory:
                 [{"field": "keepLastPerWorkflow", "message": "must be an integer >= 0"}]
             )
         return await self.storage.prune(
-            older_than=None if age is None else time.time() - age,
+            older_than=None if age is None else self.clock.now() - age,
             keep_last_per_workflow=keep_last_per_workflow,
         )
 

@@ -77,16 +77,29 @@ def execution_query(
     limit: Any = 20,
     offset: Any = 0,
 ) -> ExecutionQuery:
-    """An :class:`ExecutionQuery` from user values (strings from a URL are fine)."""
-    return ExecutionQuery(
-        workflow_id=workflow_id,
-        status=_enum(status, ExecutionStatus, "status"),
-        mode=_enum(mode, ExecutionMode, "mode"),
-        started_after=_moment(started_after, "startedAfter"),
-        started_before=_moment(started_before, "startedBefore"),
-        limit=_count(limit, "limit", minimum=1, maximum=MAX_LIMIT),
-        offset=_count(offset, "offset", minimum=0),
-    )
+    """An :class:`ExecutionQuery` from user values (strings from a URL are fine); every bad
+    value is reported, each naming its field."""
+    problems: list[dict[str, str]] = []
+
+    def checked(parse: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return parse(*args, **kwargs)
+        except WorkflowValidationError as error:
+            problems.extend(error.details)
+            return None
+
+    query = {
+        "workflow_id": workflow_id,
+        "status": checked(_enum, status, ExecutionStatus, "status"),
+        "mode": checked(_enum, mode, ExecutionMode, "mode"),
+        "started_after": checked(_moment, started_after, "startedAfter"),
+        "started_before": checked(_moment, started_before, "startedBefore"),
+        "limit": checked(_count, limit, "limit", minimum=1, maximum=MAX_LIMIT),
+        "offset": checked(_count, offset, "offset", minimum=0),
+    }
+    if problems:
+        raise WorkflowValidationError(problems)
+    return ExecutionQuery(**query)
 
 
 def parse_period(value: Any) -> str:
