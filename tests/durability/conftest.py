@@ -22,28 +22,26 @@ from durable_storages import (
 from linkflow_engine.storage.memory import MemoryStorage
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def make_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
-    """A factory of storages on one database, for each backend."""
-    if request.param == "memory":
+def _factories(backend: str, tmp_path: Path) -> Iterator[StorageFactory]:
+    if backend == "memory":
         shared = MemoryStorage()
         yield lambda: shared
-    elif request.param == "sqlite":
+    elif backend == "sqlite":
         yield sqlite_factory(tmp_path / "linkflow.db")
     else:
         schema = f"test_{uuid.uuid4().hex[:16]}"
         yield postgres_factory(schema)
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def make_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
+    """A factory of storages on one database, for each backend."""
+    yield from _factories(request.param, tmp_path)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def make_shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
     """Like make_storage, for the backends two processes can share."""
-    if request.param == "sqlite":
-        yield sqlite_factory(tmp_path / "linkflow.db")
-    else:
-        schema = f"test_{uuid.uuid4().hex[:16]}"
-        yield postgres_factory(schema)
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    yield from _factories(request.param, tmp_path)
