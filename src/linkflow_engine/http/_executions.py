@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from ..runtime import Execution, ExecutionMode
 from ._envelope import ApiError, Json, guarded, success, validation_status
-from ._requests import field, object_body, query_bool, string_list
+from ._requests import field, object_body, query_bool, query_int, string_list
 
 if TYPE_CHECKING:
     from ..graph import Workflow
@@ -134,16 +134,18 @@ class ExecutionsApi:
 
     async def index(self, request: Request) -> Response:
         query = request.query_params
+        # Bounded here too: an offset past 64 bits would overflow the storage's integers.
+        limit = query_int(request, "limit", default=20, minimum=1, maximum=1000)
+        offset = query_int(request, "offset", default=0, minimum=0, maximum=2**31)
         executions, total = await self.engine.list_executions(
             workflow_id=query.get("workflowId"),
             status=query.get("status"),
             mode=query.get("mode"),
             started_after=query.get("startedAfter"),
             started_before=query.get("startedBefore"),
-            limit=query.get("limit", 20),
-            offset=query.get("offset", 0),
+            limit=limit,
+            offset=offset,
         )
-        limit, offset = int(query.get("limit", 20)), int(query.get("offset", 0))
         return success(
             {"executions": [execution.summary_dict() for execution in executions]},
             pagination=pagination(total, limit, offset),
