@@ -64,6 +64,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             next_attempt_at double precision NOT NULL, status text NOT NULL, last_error text)""",
         "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)",
     ),
+    # 2: credentials; ``data`` is the Fernet token of the JSON data (encrypted at rest).
+    (
+        """CREATE TABLE credentials (
+            id text PRIMARY KEY, name text NOT NULL, type text NOT NULL,
+            created_at text NOT NULL, updated_at text NOT NULL, data text NOT NULL)""",
+    ),
 )
 
 # Any fixed number: it serialises the engines that open one schema at the same moment.

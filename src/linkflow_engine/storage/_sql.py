@@ -9,6 +9,7 @@ rows of either database.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import StorageError
+from ..graph import Workflow
 from ..runtime._records import (
     Execution,
     ExecutionError,
@@ -128,6 +130,18 @@ CHILD_TABLES = ("node_executions", "logs", "events", "leases")
 
 # One encoder for every write: json.dumps would build a new one per call with these options.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@functools.lru_cache(maxsize=256)
+def workflow_from_json(document: str) -> Workflow:
+    """A stored workflow document as a :class:`Workflow`, parsed once per distinct text.
+
+    Parsing checks the document against the JSON Schema, the dominant cost of running a stored
+    workflow by id (measured through the HTTP adapter: ~45% of the server's CPU). A stored
+    version's text never changes, and the same Workflow object also keeps the engine's
+    validation and plan caches warm. Workflows are immutable, so sharing them is safe.
+    """
+    return Workflow.from_dict(json.loads(document))
 
 
 def dump(value: Any) -> str:

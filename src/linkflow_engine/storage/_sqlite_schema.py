@@ -66,6 +66,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             status TEXT NOT NULL, last_error TEXT)""",
         "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)",
     ),
+    # 2: credentials; ``data`` is the Fernet token of the JSON data (encrypted at rest).
+    (
+        """CREATE TABLE credentials (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL, data TEXT NOT NULL)""",
+    ),
 )
 
 

@@ -150,14 +150,14 @@ class PostgresStorage:
 
     async def get_workflow(self, workflow_id: str, *, version: int | None = None) -> Workflow:
         if version is None:
-            sql = "SELECT document FROM workflows WHERE id = ? ORDER BY version DESC LIMIT 1"
+            sql = "SELECT document::text FROM workflows WHERE id = ? ORDER BY version DESC LIMIT 1"
             row = await self._row(sql, (workflow_id,))
         else:
-            sql = "SELECT document FROM workflows WHERE id = ? AND version = ?"
+            sql = "SELECT document::text FROM workflows WHERE id = ? AND version = ?"
             row = await self._row(sql, (workflow_id, version))
         if row is None:
             raise ExecutionNotFoundError("workflow", workflow_id)
-        return Workflow.from_dict(row[0])
+        return _sql.workflow_from_json(row[0])
 
     async def list_workflows(
         self, *, status: str | None = None, limit: int = 20, offset: int = 0
@@ -168,11 +168,11 @@ class PostgresStorage:
         )
         values: tuple[Any, ...] = (status,) if status is not None else ()
         rows = await self._rows(
-            f"SELECT document {latest} ORDER BY updated_at DESC, id LIMIT ? OFFSET ?",
+            f"SELECT document::text {latest} ORDER BY updated_at DESC, id LIMIT ? OFFSET ?",
             (*values, limit, offset),
         )
         (total,) = await self._row(f"SELECT COUNT(*) {latest}", values)
-        return [Workflow.from_dict(row[0]) for row in rows], total
+        return [_sql.workflow_from_json(row[0]) for row in rows], total
 
     async def delete_workflow(self, workflow_id: str) -> None:
         cursor = await self._execute("DELETE FROM workflows WHERE id = ?", (workflow_id,))

@@ -163,7 +163,7 @@ class SQLiteStorage:
             row = self._db.execute(sql, (workflow_id, version)).fetchone()
         if row is None:
             raise ExecutionNotFoundError("workflow", workflow_id)
-        return Workflow.from_dict(json.loads(row[0]))
+        return _sql.workflow_from_json(row[0])
 
     async def list_workflows(
         self, *, status: str | None = None, limit: int = 20, offset: int = 0
@@ -178,7 +178,7 @@ class SQLiteStorage:
             (*values, limit, offset),
         ).fetchall()
         (total,) = self._db.execute(f"SELECT COUNT(*) {latest}", values).fetchone()
-        return [Workflow.from_dict(json.loads(row[0])) for row in rows], total
+        return [_sql.workflow_from_json(row[0]) for row in rows], total
 
     async def delete_workflow(self, workflow_id: str) -> None:
         if self._db.execute("DELETE FROM workflows WHERE id = ?", (workflow_id,)).rowcount == 0:
