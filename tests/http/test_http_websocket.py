@@ -20,6 +20,7 @@ from ws_server import (
     send,
     sequences,
     serving,
+    stalled_client,
     subscribe,
 )
 
@@ -41,15 +42,20 @@ def subscribe_text(**fields: Any) -> str:
     return json.dumps({"type": "subscribe", "channel": "execution", **fields})
 
 
-def chatty_registry(lines: int, *, pause: float = 0.0) -> NodeRegistry:
-    """Built-ins plus ``chatty``: logs ``lines`` lines in one burst after ``pause`` seconds."""
+def chatty_registry(
+    lines: int, *, pause: float = 0.0, every: float | None = None, size: int = 200
+) -> NodeRegistry:
+    """Built-ins plus ``chatty``: logs ``lines`` lines of about ``size`` bytes after ``pause``
+    seconds, in one burst or one line ``every`` so many seconds."""
     registry = NodeRegistry()
 
     @registry.register("chatty")
     async def chatty(ctx: NodeContext) -> Any:
         await anyio.sleep(pause)
         for index in range(lines):
-            ctx.log("info", "line", index=index, padding="x" * 200)
+            ctx.log("info", "line", index=index, padding="x" * size)
+            if every is not None:
+                await anyio.sleep(every)
         await anyio.sleep(pause)
         return ctx.input
 
@@ -361,10 +367,8 @@ async def test_subscriptions_per_connection_are_bounded(engine: Engine) -> None:
 # -- slow clients ------------------------------------------------------------------------------
 
 
-async def test_slow_client_overflows_and_is_disconnected_without_slowing_the_run(
-    tmp_path: Path,
-) -> None:
-    """A client that never reads is told OVERFLOW and closed (1013); the run finishes promptly."""
+async def test_event_burst_beyond_the_queue_disconnects_the_client(tmp_path: Path) -> None:
+    """More events at once than the queue holds: OVERFLOW, close 1013; the run finishes."""
     async with (
         Engine(SQLiteStorage(tmp_path / "x.db"), chatty_registry(3000)) as engine,
         serving(engine, queue_size=100) as url,
@@ -380,3 +384,26 @@ async def test_slow_client_overflows_and_is_disconnected_without_slowing_the_run
     assert messages[-1]["type"] == "error"
     assert messages[-1]["payload"]["code"] == "OVERFLOW"
     assert close_code == 1013
+
+
+async def test_stalled_client_is_disconnected_without_slowing_the_run(tmp_path: Path) -> None:
+    """A client that stops reading blocks its socket, overflows and is cut off; the run is not
+    slowed."""
+    registry = chatty_registry(400, every=0.001, size=16000)  # a pace any reading client keeps
+    async with (
+        Engine(SQLiteStorage(tmp_path / "x.db"), registry) as engine,
+        serving(engine, queue_size=100) as url,
+        stalled_client(url) as stalled,
+    ):
+        await stalled.send({"type": "subscribe", "channel": "all"})
+        while not await stalled.receive():
+            pass
+        # Subscribed; from now on the client reads nothing until the run is over.
+        started = time.monotonic()
+        execution = await engine.execute(chain("chatty"))
+        elapsed = time.monotonic() - started
+        received, close_code = await stalled.read_until_closed()
+    assert execution.status is ExecutionStatus.COMPLETED
+    assert elapsed < 3
+    assert "execution.completed" not in [m["type"] for m in received]
+    assert close_code in (1013, None)  # the close frame too may find the socket still full

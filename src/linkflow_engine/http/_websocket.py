@@ -1,18 +1,9 @@
 """The WebSocket at ``/ws``: live execution events, with replay from storage after a reconnect.
 
-Protocol (JSON text messages; see docs/websocket.md)::
-
-    client -> server   {"type": "auth", "token": KEY}                 (first message, when the
-                                                                      handshake had no bearer key)
-                       {"type": "subscribe", "channel": "execution", "executionId": ID,
-                        "afterSequence": N}                          (N defaults to 0: all history)
-                       {"type": "subscribe", "channel": "workflow", "workflowId": ID}
-                       {"type": "subscribe", "channel": "all"}
-                       {"type": "unsubscribe", ...the same keys}
-                       {"type": "ping"}
-    server -> client   every event's wire form {type, executionId, workflowId, sequence,
-                       timestamp, payload}, and {"type": "subscribed" | "unsubscribed" |
-                       "authenticated" | "pong" | "error", "payload": {...}}
+The protocol is described in docs/websocket.md. Clients send ``auth``, ``subscribe``,
+``unsubscribe`` (channels ``execution``, ``workflow``, ``all``) and ``ping``; they receive every
+event's wire form and ``{"type": "subscribed" | "unsubscribed" | "authenticated" | "pong" |
+"error", "payload": {...}}``.
 
 Events reach a connection through inline engine subscriptions that only put them in the
 connection's bounded queue, so a client that reads slowly never slows an execution: when its
@@ -27,6 +18,7 @@ while storage catches up. Each client thus sees every sequence once, in order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +29,7 @@ from anyio.abc import TaskGroup
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .._exceptions import ExecutionNotFoundError
+from .._exceptions import ExecutionNotFoundError, WorkflowValidationError
 from ..events import Event, Subscription
 from ..runtime import Engine
 
@@ -98,20 +90,10 @@ def websocket_endpoint(
 # -- requests ----------------------------------------------------------------------------------
 
 
-class BadRequest(Exception):
-    """A client message that does not follow the protocol (answered, never fatal)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-    def payload(self) -> Message:
-        return _error_payload(
-            "VALIDATION_ERROR",
-            f"invalid message: {self.field}: {self.message}",
-            [{"field": self.field, "message": self.message}],
-        )
+def _bad(field: str, message: str) -> WorkflowValidationError:
+    """The error answering a client message that breaks the protocol (never fatal)."""
+    detail = {"field": field, "message": message}
+    return WorkflowValidationError([detail], f"invalid message: {field}: {message}")
 
 
 @attrs.frozen(kw_only=True)
@@ -139,18 +121,19 @@ class Request:
 
 
 def parse_request(text: str | bytes | None) -> Request:
-    """The client message ``text`` as a Request (BadRequest naming the field otherwise)."""
+    """The client message ``text`` as a Request (WorkflowValidationError naming the field
+    otherwise)."""
     if not isinstance(text, str):
-        raise BadRequest("body", "messages must be JSON text frames")
+        raise _bad("body", "messages must be JSON text frames")
     try:
         data = json.loads(text)
     except ValueError:
-        raise BadRequest("body", "not valid JSON") from None
+        raise _bad("body", "not valid JSON") from None
     if not isinstance(data, dict):
-        raise BadRequest("body", "must be a JSON object")
+        raise _bad("body", "must be a JSON object")
     kind = data.get("type")
     if kind not in _REQUEST_TYPES:
-        raise BadRequest("type", f"must be one of {', '.join(_REQUEST_TYPES)}")
+        raise _bad("type", f"must be one of {', '.join(_REQUEST_TYPES)}")
     if kind == "auth":
         return Request(type=kind, token=_text(data, "token"))
     if kind == "ping":
@@ -161,13 +144,13 @@ def parse_request(text: str | bytes | None) -> Request:
 def _subscription_request(kind: str, data: Message) -> Request:
     channel = data.get("channel")
     if channel not in CHANNELS:
-        raise BadRequest("channel", f"must be one of {', '.join(CHANNELS)}")
+        raise _bad("channel", f"must be one of {', '.join(CHANNELS)}")
     target = _text(data, _ID_KEYS[channel]) if channel in _ID_KEYS else None
     after = data.get("afterSequence")
     if after is not None and (channel != "execution" or kind != "subscribe"):
-        raise BadRequest("afterSequence", "only a subscribe to channel execution replays")
+        raise _bad("afterSequence", "only a subscribe to channel execution replays")
     if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
-        raise BadRequest("afterSequence", "must be an integer >= 0")
+        raise _bad("afterSequence", "must be an integer >= 0")
     if channel == "execution" and kind == "subscribe":
         after = after or 0
     return Request(type=kind, channel=channel, target=target, after_sequence=after)
@@ -176,7 +159,7 @@ def _subscription_request(kind: str, data: Message) -> Request:
 def _text(data: Message, field: str) -> str:
     value = data.get(field)
     if not isinstance(value, str) or not value or len(value) > _MAX_ID_LENGTH:
-        raise BadRequest(field, f"must be a non-empty string of at most {_MAX_ID_LENGTH} chars")
+        raise _bad(field, f"must be a non-empty string of at most {_MAX_ID_LENGTH} chars")
     return value
 
 
@@ -203,10 +186,6 @@ class _Feed:
     held: list[Message] | None = None
     """Live events waiting for storage to supply the ones before them; None when not filling."""
     active: bool = True
-
-
-class _Overflow(Exception):
-    """The client fell further behind than its queue allows."""
 
 
 class _Connection:
@@ -251,7 +230,7 @@ class _Connection:
         assert self._task_group is not None
         try:
             await work()
-        except (WebSocketDisconnect, _Overflow):
+        except WebSocketDisconnect:
             pass
         finally:
             self._task_group.cancel_scope.cancel()
@@ -289,7 +268,7 @@ class _Connection:
                 raise WebSocketDisconnect(message.get("code", 1000))
             try:
                 request = parse_request(message.get("text", message.get("bytes")))
-            except BadRequest:
+            except WorkflowValidationError:
                 return None
             return request.token if request.type == "auth" else None
         return None
@@ -303,8 +282,8 @@ class _Connection:
                 return
             try:
                 request = parse_request(message.get("text", message.get("bytes")))
-            except BadRequest as bad:
-                await self.send({"type": "error", "payload": bad.payload()})
+            except WorkflowValidationError as bad:
+                await self.send({"type": "error", "payload": bad.to_dict()})
                 continue
             await self._answer(request)
 
@@ -419,9 +398,9 @@ class _Connection:
     def _hold(self, feed: _Feed, data: Message) -> None:
         assert feed.held is not None
         if len(feed.held) >= self.limits.queue_size:
-            self.overflowed.set()
-            raise _Overflow
-        feed.held.append(data)
+            self.overflowed.set()  # held events count against the same bound as queued ones
+        else:
+            feed.held.append(data)
 
     # -- replay ----------------------------------------------------------------------------
 
@@ -482,7 +461,7 @@ class _Connection:
 
     async def _close_for_overflow(self) -> None:
         # The client is not reading: do not let it hold this task for long either.
-        with anyio.move_on_after(1.0):
-            limit = self.limits.queue_size
+        limit = self.limits.queue_size
+        with anyio.move_on_after(1.0), contextlib.suppress(WebSocketDisconnect):
             await self.send_error("OVERFLOW", f"more than {limit} events waiting: reconnect")
             await self.websocket.close(CLOSE_OVERFLOW)
