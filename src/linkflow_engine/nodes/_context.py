@@ -10,7 +10,9 @@ import attrs
 if TYPE_CHECKING:
     import httpx
 
+    from ..credentials import Credential
     from ..graph import Node, Workflow
+    from ..outbound import OutboundPolicy
 
 __all__ = ["ExecutionInfo", "NodeContext", "NodeServices"]
 
@@ -34,6 +36,12 @@ class NodeServices(Protocol):
     def http_client(self) -> httpx.AsyncClient: ...
 
     async def credentials(self, node: Node, credential_id: str) -> dict[str, Any]: ...
+
+    async def credential(
+        self, node: Node, credential_id: str | None = None, types: Sequence[str] | None = None
+    ) -> Credential: ...
+
+    def outbound_policy(self) -> OutboundPolicy: ...
 
     async def sleep(self, seconds: float) -> None: ...
 
@@ -122,8 +130,22 @@ class NodeContext:
         return self._services.http_client()
 
     async def credentials(self, credential_id: str) -> dict[str, Any]:
-        """The decrypted data of a stored credential (CredentialError when unavailable)."""
+        """The decrypted data of this node's credential (``config.credential``); CredentialError
+        when it is missing, undecryptable, or ``credential_id`` is another one."""
         return await self._services.credentials(self.node, credential_id)
+
+    async def credential(
+        self, credential_id: str | None = None, *, types: Sequence[str] | None = None
+    ) -> Credential:
+        """This node's credential (id, name, type, data); CredentialError as for
+        :meth:`credentials`, and when its type is not one of ``types``."""
+        return await self._services.credential(self.node, credential_id, types)
+
+    @property
+    def outbound(self) -> OutboundPolicy:
+        """The engine's outbound policy: ``await ctx.outbound.check(url)`` before any request
+        to a URL a workflow chose (and before every redirect hop)."""
+        return self._services.outbound_policy()
 
     async def sleep(self, seconds: float) -> None:
         """Wait on the engine's clock (a virtual clock in tests makes this instant)."""

@@ -24,6 +24,7 @@ from .._exceptions import (
     ExecutionConflictError,
     WorkflowValidationError,
 )
+from ..credentials import CredentialStore, credential_store_for
 from ..events import Callback, Event, EventBroker, LocalEventBroker, Subscription
 from ..graph import Workflow, validate_workflow
 from ..nodes import NodeRegistry
@@ -67,6 +68,9 @@ class Engine(EngineHistory):
     :param callback_retry_delays: seconds between callback attempts.
     :param clock: the calendar time of retries, waits, schedules and timestamps (default: the
         system clock; tests pass :class:`linkflow_engine.testing.VirtualClock`).
+    :param credentials: where ``config.credential`` ids are looked up (default: the store in
+        the storage's database, see :func:`~linkflow_engine.credentials.credential_store_for`);
+        the engine closes it when it closes.
     """
 
     def __init__(
@@ -84,12 +88,16 @@ class Engine(EngineHistory):
         callback_secret: str | None = None,
         callback_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         clock: Clock | None = None,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.registry = registry if registry is not None else NodeRegistry()
         self.broker = broker if broker is not None else LocalEventBroker()
         self._http: httpx.AsyncClient | None = None
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self.credentials: CredentialStore = (
+            credentials if credentials is not None else credential_store_for(self.storage)
+        )
         self._services = RunServices(
             storage=self.storage,
             broker=self.broker,
@@ -98,6 +106,7 @@ class Engine(EngineHistory):
             http_client=self._http_client,
             sleep=self.clock.sleep,
             clock=self.clock.now,
+            credentials=self.credentials,
         )
         self._runs: dict[str, ExecutionRun] = {}
         self._keeper = (
@@ -112,6 +121,7 @@ class Engine(EngineHistory):
         )
         self._recover_at_start = recover
         self.outbound = OutboundPolicy.from_entries(allow_outbound)
+        self._services.outbound = self.outbound
         self._callbacks = CallbackService(
             self.storage,
             policy=self.outbound,
@@ -133,6 +143,7 @@ class Engine(EngineHistory):
             await self.storage.open()
             stack.push_async_callback(self.storage.aclose)
             stack.push_async_callback(self._close_http)
+            stack.push_async_callback(self.credentials.aclose)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(self._detach_broker)
             if isinstance(self.broker, LocalEventBroker):
@@ -185,7 +196,12 @@ class Engine(EngineHistory):
         if self._http is None:
             import httpx
 
-            self._http = httpx.AsyncClient(timeout=30.0, follow_redirects=False)
+            from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+            # No cookie jar: one client serves every workflow, and a cookie one workflow's
+            # request received must not ride along with another workflow's request.
+            jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+            self._http = httpx.AsyncClient(timeout=30.0, follow_redirects=False, cookies=jar)
         return self._http
 
     async def _close_http(self) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ..credentials._oauth2 import OAuth2Tokens
 from ..events import (
     EventBroker,
     ExecutionCancelled,
@@ -26,6 +27,7 @@ from ..events import (
 )
 from ..graph import Node
 from ..nodes._context import ExecutionInfo
+from ..outbound import OutboundPolicy
 from ._node_steps import NodeSteps
 from ._plan import ExecutionPlan
 from ._recorder import Recorder
@@ -42,6 +44,7 @@ from ._walk import Walk
 if TYPE_CHECKING:
     import httpx
 
+    from ..credentials import CredentialStore
     from ..storage.base import Storage
 
 __all__ = ["ExecutionRun", "RunServices"]
@@ -50,7 +53,8 @@ Clock = Callable[[], float]
 
 
 class RunServices:
-    """What an engine lends every run: storage, events, environment, clock, HTTP."""
+    """What an engine lends every run: storage, events, environment, clock, HTTP, credentials
+    and the outbound policy."""
 
     def __init__(
         self,
@@ -62,6 +66,8 @@ class RunServices:
         http_client: Callable[[], httpx.AsyncClient] | None = None,
         sleep: Callable[[float], Any] = anyio.sleep,
         clock: Clock = time.time,
+        credentials: CredentialStore | None = None,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self.storage = storage
         self.broker = broker
@@ -72,6 +78,10 @@ class RunServices:
         self.http_client = http_client
         self.sleep = sleep
         self.clock = clock
+        self.credentials = credentials
+        self.outbound = outbound if outbound is not None else OutboundPolicy()
+        # OAuth2 access tokens outlive a run: the engine's runs share them until they expire.
+        self.oauth2 = OAuth2Tokens(clock)
 
 
 class ExecutionRun(NodeSteps):
@@ -146,7 +156,7 @@ class ExecutionRun(NodeSteps):
         if self.recorder.abandoned:
             return execution
         timed_out = scope.cancelled_caught and self.stop_code is None
-        execution.outputs = walk.leaf_outputs
+        execution.outputs = self.recorder.redact(walk.leaf_outputs)
         await self._finish(timed_out)
         return execution
 

@@ -8,12 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import ExpressionError, LinkflowError, NodeError, NodeTimeoutError
+from .._exceptions import (
+    CredentialError,
+    ExpressionError,
+    LinkflowError,
+    NodeError,
+    NodeTimeoutError,
+)
 from ..events import Event, NodeCompleted, NodeFailed, NodeSkipped, NodeStarted
 from ..expressions import Expression, Template, compile_expression
 from ..graph import Connection, Node
 from ..nodes import NodeContext
 from ._branches import run_body
+from ._credentials import load_credential
 from ._records import ExecutionError, NodeExecution, NodeStatus
 from ._retry import error_code
 from ._scope import condition_scope, node_scope
@@ -22,8 +29,10 @@ from ._walk import Arrival, Walk, join_inputs
 if TYPE_CHECKING:
     import httpx
 
+    from ..credentials import Credential
     from ..graph import Workflow
     from ..nodes._context import ExecutionInfo
+    from ..outbound import OutboundPolicy
     from ._executor import RunServices
     from ._plan import ExecutionPlan
     from ._recorder import Recorder
@@ -111,9 +120,12 @@ class NodeSteps:
     ) -> dict[str, Any]:
         policy = self.plan.policies[node.id]
         compiled = self.plan.configs[node.id]
-        if compiled.has_expressions:
+        credential_id = node.config.get("credential")
+        if compiled.has_expressions or credential_id is not None:
             scope = self.scope_for(walk, node, value)
-            try:
+            if credential_id is not None:  # $credentials: this node's own credential only
+                scope["$credentials"] = await self.credentials(node, credential_id)
+            try:  # without expressions, resolve() returns the config as it is
                 config = compiled.resolve(scope, path="config")
             except ExpressionError as error:
                 raise error.located(node_id=node.id) from None
@@ -172,7 +184,7 @@ class NodeSteps:
             return await handler(ctx)
         return await anyio.to_thread.run_sync(handler, ctx, abandon_on_cancel=True)
 
-    def scope_for(self, frame: Any, node: Node, value: Any) -> Mapping[str, Any]:
+    def scope_for(self, frame: Any, node: Node, value: Any) -> dict[str, Any]:
         """The variables a node's expressions see (built only when a node has some)."""
         walk: Walk = frame
         return node_scope(self._scope_base, walk.named, walk.variables, node.id, value)
@@ -202,7 +214,7 @@ class NodeSteps:
     async def _node_failed(
         self, walk: Walk, node: Node, record: NodeExecution, error: BaseException
     ) -> dict[str, Any] | None:
-        failure = _error_of(node, error)
+        failure = self.recorder.redact(_error_of(node, error))
         record.status = NodeStatus.FAILED
         record.error = failure
         record.finished_at = self.services.clock()
@@ -258,10 +270,23 @@ class NodeSteps:
             raise NodeError("this engine has no HTTP client")
         return self.services.http_client()
 
-    async def credentials(self, node: Node, credential_id: str) -> dict[str, Any]:
-        from .._exceptions import CredentialError
+    def outbound_policy(self) -> OutboundPolicy:
+        return self.services.outbound
 
-        raise CredentialError(f"credential {credential_id!r} is not available: no credential store")
+    async def credentials(self, node: Node, credential_id: str) -> dict[str, Any]:
+        return dict((await self.credential(node, credential_id)).data or {})
+
+    async def credential(
+        self, node: Node, credential_id: str | None = None, types: Sequence[str] | None = None
+    ) -> Credential:
+        credential = await load_credential(self, node, credential_id)
+        if types is not None and credential.type not in types:
+            raise CredentialError(
+                f"node {node.name!r} cannot use credential {credential.id!r} of type"
+                f" {credential.type!r}: it needs one of {', '.join(types)}",
+                details={"credentialId": credential.id, "type": credential.type},
+            )
+        return credential
 
     async def sleep(self, seconds: float) -> None:
         await self.services.sleep(seconds)

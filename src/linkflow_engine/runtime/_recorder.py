@@ -7,12 +7,19 @@ memory storage the record *is* the stored one and nothing is written at all.
 
 Events get a gap-free ``sequence`` always, but are built only when someone listens or durable
 storage keeps them for replay.
+
+Being the one writer makes it the place for redaction: once a node of the run has used a
+credential, every node run, log line and event passes through the run's redactor before it is
+kept or sent (see :mod:`linkflow_engine.credentials._redaction`). Until then ``redactor`` is None
+and nothing is checked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..credentials._redaction import Redactor
 from ..events import Event, ExecutionLogged
 from ._records import Execution, LogEntry, NodeExecution, NodeStatus
 
@@ -51,6 +58,26 @@ class Recorder:
         self._events: list[dict[str, Any]] = []
         self._dirty: dict[int, NodeExecution] = {}
         self._recyclable: dict[tuple[str, int | None], NodeExecution] = {}
+        self.redactor: Redactor | None = None
+
+    # -- secrets ---------------------------------------------------------------------------
+
+    def add_secrets(self, secrets: list[str]) -> None:
+        """From now on, ``secrets`` are replaced by ``[REDACTED]`` in all this run writes."""
+        if self.redactor is None:
+            self.redactor = Redactor()
+        self.redactor.add(secrets)
+
+    def redact(self, value: Any) -> Any:
+        """``value`` without the run's secrets (the same object when it has none)."""
+        return value if self.redactor is None else self.redactor.redact(value)
+
+    def _redact_records(self, records: Iterable[NodeExecution]) -> None:
+        redact = self.redact
+        for record in records:
+            record.input = redact(record.input)
+            record.output = redact(record.output)
+            record.error = redact(record.error)
 
     # -- node runs -------------------------------------------------------------------------
 
@@ -85,6 +112,11 @@ class Recorder:
     async def save(self, *changed: NodeExecution) -> None:
         """Write the ``changed`` node runs and those created since the last save (in their
         current state) with the logs and events since then, in one storage transaction."""
+        if self.redactor is not None:
+            # With no ``changed`` (the run's last saves) every run is swept: memory storage keeps
+            # the records themselves, and a skipped node's input was never saved on its own.
+            self._redact_records(changed or self.execution.node_executions)
+            self._redact_records(self._dirty.values())
         if not self._durable or self.abandoned:
             return
         for record in changed:
@@ -108,6 +140,8 @@ class Recorder:
     # -- logs and events -------------------------------------------------------------------
 
     def log(self, node: Node | None, level: str, message: str, data: dict[str, Any]) -> None:
+        if self.redactor is not None:
+            message, data = self.redactor.redact(message), self.redactor.redact(data)
         entry = LogEntry(
             timestamp=self.services.clock(),
             level=level,
@@ -124,6 +158,8 @@ class Recorder:
         listening = not broker.idle and broker.has_subscribers(self.execution.id)
         if not (listening or self._keeps_events):
             return
+        if self.redactor is not None:
+            payload = self.redactor.redact(payload)
         event = event_class(
             execution_id=self.execution.id,
             workflow_id=self.execution.workflow_id,
