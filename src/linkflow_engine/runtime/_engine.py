@@ -194,9 +194,9 @@ class Engine(EngineHistory):
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            import httpx
-
             from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+            import httpx
 
             # No cookie jar: one client serves every workflow, and a cookie one workflow's
             # request received must not ride along with another workflow's request.
