@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ._auth import ApiKeys, AuthMiddleware
+from ._credentials import CredentialsApi
 from ._envelope import http_exception, success
 from ._executions import ExecutionsApi
 from ._openapi import openapi_document
@@ -44,6 +45,7 @@ def create_app(
     api = [
         *ExecutionsApi(engine, max_body_bytes=max_body_bytes).routes(),
         *WorkflowsApi(engine, max_body_bytes=max_body_bytes).routes(),
+        *CredentialsApi(engine, max_body_bytes=max_body_bytes).routes(),
         Route("/health", _health, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]

@@ -232,6 +232,83 @@ def _delete() -> Json:
     return operation
 
 
+_CREDENTIAL_TYPES = ["api_key", "bearer_token", "basic_auth", "oauth2", "custom"]
+_CREDENTIAL = obj(
+    ["id", "name", "type", "createdAt", "updatedAt"],
+    id=_STR,
+    name=_STR,
+    type={"enum": _CREDENTIAL_TYPES},
+    data={"type": "object", "additionalProperties": {"const": "***"}},
+    createdAt={"type": ["string", "null"]},
+    updatedAt={"type": ["string", "null"]},
+)
+_ONE_CREDENTIAL = envelope(obj(["credential"], credential=_CREDENTIAL))
+_CREDENTIALS = envelope(
+    obj(["credentials"], credentials={"type": "array", "items": _CREDENTIAL}), paginated=True
+)
+_NEW_CREDENTIAL = obj(
+    ["name", "type", "data"],
+    id=_STR,
+    name=_STR,
+    type={"enum": _CREDENTIAL_TYPES},
+    data=_OBJECT,
+)
+_CREDENTIAL_CHANGE = obj(None, name=_STR, data=_OBJECT)
+
+
+def _credentials() -> dict[str, Json]:
+    listing = [query("type", {"enum": _CREDENTIAL_TYPES}, "Only credentials of this type"), *PAGE]
+    return {
+        "/credentials": {
+            "get": op("List credentials (no data)", _CREDENTIALS, errors=(400,), params=listing),
+            "post": _about_credentials(
+                op(
+                    "Store a credential (data encrypted; answered masked)",
+                    _ONE_CREDENTIAL,
+                    status=201,
+                    errors=(409, 422),
+                    body=_NEW_CREDENTIAL,
+                )
+            ),
+        },
+        "/credentials/{id}": {
+            "get": _about_credentials(
+                op("A credential, data masked", _ONE_CREDENTIAL, errors=(404,), params=ID)
+            ),
+            "put": _about_credentials(
+                op(
+                    "Change the name and/or data ('***' keeps a stored value)",
+                    _ONE_CREDENTIAL,
+                    errors=(404, 422),
+                    params=ID,
+                    body=_CREDENTIAL_CHANGE,
+                )
+            ),
+            "delete": _credential_delete(),
+        },
+    }
+
+
+def _about_credentials(operation: Json) -> Json:
+    """The shared error texts, said of credentials."""
+    texts = {
+        "404": "No such credential",
+        "409": "A credential with that id exists already",
+        "422": "The credential is invalid (every problem in details)",
+    }
+    for status, text in texts.items():
+        if status in operation["responses"]:
+            operation["responses"][status]["description"] = text
+    return operation
+
+
+def _credential_delete() -> Json:
+    operation = _about_credentials(op("Delete a credential", {}, errors=(404,), params=ID))
+    del operation["responses"]["200"]
+    operation["responses"]["204"] = {"description": "Deleted"}
+    return operation
+
+
 def _others() -> dict[str, Json]:
     nodes = envelope(obj(["nodes"], nodes={"type": "array", "items": _OBJECT}))
     health = op("Liveness (no key needed)", _HEALTH, auth=False)
@@ -248,7 +325,7 @@ def _document() -> Json:
         "info": {"title": "linkflow-engine", "version": "1"},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
-        "paths": {**_executions(), **_workflows(), **_others()},
+        "paths": {**_executions(), **_workflows(), **_credentials(), **_others()},
         "components": {
             "schemas": components(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
