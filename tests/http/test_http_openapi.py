@@ -28,8 +28,10 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = tmp_path_factory.mktemp("openapi") / "linkflow.db"
-    with serving(db, "--api-key", f"{KEY}:usr-schema") as server:
+    folder = tmp_path_factory.mktemp("openapi")
+    # Module-scoped: the per-test key-file fixture does not reach this server; name one here.
+    env = {"LINKFLOW_KEY_FILE": str(folder / "encryption.key")}
+    with serving(folder / "linkflow.db", "--api-key", f"{KEY}:usr-schema", env=env) as server:
         workflow = {"id": "wf-1", "nodes": [{"id": "start", "type": "manual_trigger"}]}
         httpx.post(server.url + "/api/v1/workflows", json=workflow, headers=HEADERS)
         yield server.url
