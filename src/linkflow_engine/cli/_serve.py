@@ -134,7 +134,10 @@ async def _run_server(
             lifespan="off",
             timeout_graceful_shutdown=args.graceful_timeout,
         )
-        await _quiet_exit_server(config).serve()
+        try:
+            await _quiet_exit_server(config).serve()
+        finally:
+            await app.state.webhooks.aclose()
 
 
 def _quiet_exit_server(config: Any) -> Any:

@@ -17,10 +17,12 @@ from ._credentials import CredentialsApi
 from ._envelope import http_exception, success
 from ._executions import ExecutionsApi
 from ._openapi import openapi_document
+from ._webhooks import WebhooksApi
 from ._workflows import WorkflowsApi
 
 if TYPE_CHECKING:
     from ..runtime import Engine
+    from ..webhooks import WebhookStore
 
 __all__ = ["create_app"]
 
@@ -31,6 +33,7 @@ def create_app(
     api_keys: Mapping[str, str] | None = None,
     api_key_hashes: Mapping[str, str] | None = None,
     max_body_bytes: int = 1_000_000,
+    webhooks: WebhookStore | None = None,
 ) -> Starlette:
     """The HTTP API of ``engine`` (which the caller opens and closes).
 
@@ -38,27 +41,41 @@ def create_app(
         nor ``api_key_hashes`` every request is accepted.
     :param api_key_hashes: hex SHA-256 digest of a key -> user id, for keys kept only hashed.
     :param max_body_bytes: larger request bodies are refused with 413.
+    :param webhooks: where webhooks live (default: the store in the engine storage's database,
+        see :func:`~linkflow_engine.webhooks.webhook_store_for`); it is ``app.state.webhooks``,
+        which the caller closes (``await app.state.webhooks.aclose()``).
     """
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be positive, not {max_body_bytes}")
     keys = ApiKeys(api_keys, hashes=api_key_hashes)
+    hooks = WebhooksApi(engine, _webhook_store(engine, webhooks), max_body_bytes=max_body_bytes)
     api = [
         *ExecutionsApi(engine, max_body_bytes=max_body_bytes).routes(),
         *WorkflowsApi(engine, max_body_bytes=max_body_bytes).routes(),
         *CredentialsApi(engine, max_body_bytes=max_body_bytes).routes(),
+        *hooks.routes(),
         Route("/health", _health, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]
     routes: list[BaseRoute] = [
         Mount("/api/v1", routes=api),
         Route("/health", _health, methods=["GET"]),
+        hooks.trigger_route(),
         *_websocket(engine, keys),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(AuthMiddleware, keys=keys)],
         exception_handlers={HTTPException: http_exception},
     )
+    app.state.webhooks = hooks.store
+    return app
+
+
+def _webhook_store(engine: Engine, given: WebhookStore | None) -> WebhookStore:
+    from ..webhooks import webhook_store_for
+
+    return given if given is not None else webhook_store_for(engine.storage)
 
 
 def _websocket(engine: Engine, keys: ApiKeys) -> list[BaseRoute]:

@@ -309,6 +309,67 @@ def _credential_delete() -> Json:
     return operation
 
 
+_WEBHOOK = ref("Webhook")
+_ONE_WEBHOOK = envelope(obj(["webhook"], webhook=_WEBHOOK))
+_WEBHOOK_SETTINGS = {
+    "name": _STR,
+    "path": _STR,
+    "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]},
+    "isActive": {"type": "boolean"},
+    "authentication": {"oneOf": [{"const": "none"}, obj(["type"], type=_STR)]},
+    "responseMode": {"enum": ["immediate", "lastNode", "custom"]},
+    "responseCode": {"type": ["integer", "null"]},
+    "responseBody": {},
+    "responseHeaders": _OBJECT,
+    "options": _OBJECT,
+    "nodeId": {"type": ["string", "null"]},
+}
+_WEBHOOK_SAMPLE = obj(method=_STR, headers=_OBJECT, query=_OBJECT, body={})
+
+
+def _webhooks() -> dict[str, Json]:
+    one = "/webhooks/{id}"
+    listing = [query("workflowId", _STR, "Only this workflow's webhooks"), *PAGE]
+    listed = envelope(
+        obj(["webhooks"], webhooks={"type": "array", "items": _WEBHOOK}), paginated=True
+    )
+    logs = envelope(obj(["logs"], logs={"type": "array", "items": ref("WebhookLog")}))
+    limit = [*ID, query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "(100)")]
+    create = obj(["workflowId"], workflowId=_STR, **_WEBHOOK_SETTINGS)
+    ran = envelope(_RUN_RESULT["oneOf"][0])
+    test = op("Run on a sample request", ran, errors=(400, 404, 413, 422), params=ID)
+    sample = {"application/json": {"schema": _WEBHOOK_SAMPLE}}
+    test["requestBody"] = {"required": False, "content": sample}
+    return {
+        "/webhooks": {
+            "get": op("List webhooks", listed, errors=(400,), params=listing),
+            "post": op("Create", _ONE_WEBHOOK, status=201, errors=(409, 422), body=create),
+        },
+        one: {
+            "get": op("A webhook, secrets masked", _ONE_WEBHOOK, errors=(404,), params=ID),
+            "put": op(
+                "Change a webhook ('***' keeps the secret)",
+                _ONE_WEBHOOK,
+                errors=(404, 409, 422),
+                params=ID,
+                body=obj(None, **_WEBHOOK_SETTINGS),
+            ),
+            "delete": _no_content(op("Delete a webhook", {}, errors=(404, 409), params=ID)),
+        },
+        one + "/regenerate": {
+            "post": op("A new random path", _ONE_WEBHOOK, errors=(404, 409), params=ID)
+        },
+        one + "/test": {"post": test},
+        one + "/logs": {"get": op("Recent requests", logs, errors=(400, 404), params=limit)},
+    }
+
+
+def _no_content(operation: Json) -> Json:
+    del operation["responses"]["200"]
+    operation["responses"]["204"] = {"description": "Deleted"}
+    return operation
+
+
 def _others() -> dict[str, Json]:
     nodes = envelope(obj(["nodes"], nodes={"type": "array", "items": _OBJECT}))
     health = op("Liveness (no key needed)", _HEALTH, auth=False)
@@ -325,7 +386,7 @@ def _document() -> Json:
         "info": {"title": "linkflow-engine", "version": "1"},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
-        "paths": {**_executions(), **_workflows(), **_credentials(), **_others()},
+        "paths": {**_executions(), **_workflows(), **_credentials(), **_webhooks(), **_others()},
         "components": {
             "schemas": components(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

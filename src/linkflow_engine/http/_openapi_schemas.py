@@ -156,6 +156,7 @@ def components() -> dict[str, Json]:
             output=_ANY,
             error=ref("ExecutionError"),
         ),
+        **_webhook_components(),
         "LogEntry": obj(
             ["timestamp", "level", "message", "nodeId"],
             timestamp=_STR,
@@ -165,6 +166,33 @@ def components() -> dict[str, Json]:
             data=_ANY,
         ),
     }
+
+
+def _webhook_components() -> dict[str, Json]:
+    fields = {
+        "id": _STR,
+        "workflowId": _STR,
+        "nodeId": _NSTR,
+        "source": {"enum": ["api", "node"]},
+        "name": _STR,
+        "path": _STR,
+        "url": _STR,
+        "method": _STR,
+        "isActive": _BOOL,
+        "authentication": obj(["type"], type=_STR),
+        "responseMode": {"enum": ["immediate", "lastNode", "custom"]},
+        "responseCode": _NINT,
+        "responseBody": _ANY,
+        "responseHeaders": {"type": "object", "additionalProperties": _STR},
+        "options": {"type": "object"},
+        "lastTriggered": _NSTR,
+        "triggerCount": _INT,
+        "createdAt": _STR,
+        "updatedAt": _STR,
+    }
+    log = {"timestamp": _STR, "method": _STR, "status": _INT}
+    log.update(executionId=_NSTR, error=_NSTR, ip=_NSTR)
+    return {"Webhook": obj(list(fields), **fields), "WebhookLog": obj(list(log), **log)}
 
 
 def _rebased(schema: Any) -> Any:

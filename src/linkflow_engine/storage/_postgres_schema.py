@@ -70,6 +70,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id text PRIMARY KEY, name text NOT NULL, type text NOT NULL,
             created_at text NOT NULL, updated_at text NOT NULL, data text NOT NULL)""",
     ),
+    # 3: webhooks (``authentication`` is the Fernet token of its JSON: secrets at rest are
+    # encrypted) and the newest requests each one answered.
+    (
+        """CREATE TABLE webhooks (
+            id text PRIMARY KEY, workflow_id text NOT NULL, node_id text, source text NOT NULL,
+            name text NOT NULL, path text NOT NULL UNIQUE, method text NOT NULL,
+            is_active boolean NOT NULL, response_mode text NOT NULL, response_code integer,
+            created_at text NOT NULL, updated_at text NOT NULL, last_triggered text,
+            trigger_count integer NOT NULL DEFAULT 0, settings text NOT NULL,
+            authentication text NOT NULL)""",
+        "CREATE INDEX webhooks_workflow ON webhooks (workflow_id, created_at)",
+        """CREATE TABLE webhook_logs (
+            id bigserial PRIMARY KEY, webhook_id text NOT NULL, timestamp text NOT NULL,
+            method text NOT NULL, status integer NOT NULL, execution_id text, error text,
+            ip text)""",
+        "CREATE INDEX webhook_logs_webhook ON webhook_logs (webhook_id, id)",
+    ),
 )
 
 # Any fixed number: it serialises the engines that open one schema at the same moment.

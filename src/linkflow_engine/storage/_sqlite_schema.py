@@ -72,6 +72,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL,
             created_at TEXT NOT NULL, updated_at TEXT NOT NULL, data TEXT NOT NULL)""",
     ),
+    # 3: webhooks (``authentication`` is the Fernet token of its JSON: secrets at rest are
+    # encrypted) and the newest requests each one answered.
+    (
+        """CREATE TABLE webhooks (
+            id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, node_id TEXT, source TEXT NOT NULL,
+            name TEXT NOT NULL, path TEXT NOT NULL UNIQUE, method TEXT NOT NULL,
+            is_active INTEGER NOT NULL, response_mode TEXT NOT NULL, response_code INTEGER,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_triggered TEXT,
+            trigger_count INTEGER NOT NULL DEFAULT 0, settings TEXT NOT NULL,
+            authentication TEXT NOT NULL)""",
+        "CREATE INDEX webhooks_workflow ON webhooks (workflow_id, created_at)",
+        """CREATE TABLE webhook_logs (
+            id INTEGER PRIMARY KEY, webhook_id TEXT NOT NULL, timestamp TEXT NOT NULL,
+            method TEXT NOT NULL, status INTEGER NOT NULL, execution_id TEXT, error TEXT,
+            ip TEXT)""",
+        "CREATE INDEX webhook_logs_webhook ON webhook_logs (webhook_id, id)",
+    ),
 )
 
 
