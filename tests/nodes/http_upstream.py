@@ -32,6 +32,7 @@ class Upstream:
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         self.calls: Counter[str] = Counter()
         self.tokens_issued = 0
+        self.revoked: set[str] = set()
         self.hooks: list[bytes] = []
         self.hook_received = threading.Event()
 
@@ -133,7 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _protected(self, query: dict[str, str], body: bytes) -> None:
         auth = self.headers.get("authorization", "")
-        if not auth.startswith("Bearer access-token-"):
+        token = auth.removeprefix("Bearer ")
+        if not auth.startswith("Bearer access-token-") or token in self.upstream.revoked:
             self._send(401, {"error": "unauthorized"})
         else:
             self._send(200, {"authorized": True, "token": auth.removeprefix("Bearer ")})

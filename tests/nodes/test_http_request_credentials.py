@@ -244,3 +244,71 @@ async def test_secrets_reach_no_record_log_event_or_callback(
     for haystack in (stored, json.dumps([e.to_dict() for e in events]).encode(), *upstream.hooks):
         assert SECRET.encode() not in haystack
     assert SECRET not in repr(execution) + repr(failing.error)
+
+
+class SteppedClock:
+    """A clock the test moves by hand (sleeping is instant)."""
+
+    def __init__(self) -> None:
+        self.current = 1_800_000_000.0
+
+    def now(self) -> float:
+        return self.current
+
+    async def sleep(self, seconds: float) -> None:
+        self.current += seconds
+
+
+def oauth2_data(upstream: Upstream) -> dict[str, str]:
+    return {
+        "tokenUrl": f"{upstream.url}/token",
+        "clientId": CLIENT_ID,
+        "clientSecret": CLIENT_SECRET,
+    }
+
+
+async def test_oauth2_token_is_fetched_again_once_it_expires(upstream: Upstream) -> None:
+    """The cached token serves runs until shortly before expires_in; then a new one is fetched."""
+    store = MemoryCredentialStore()
+    await store.create(id="cred", name="t", type="oauth2", data=oauth2_data(upstream))
+    clock = SteppedClock()
+    config = {"url": f"{upstream.url}/protected", "credential": "cred"}
+    before = upstream.tokens_issued
+    async with Engine(allow_outbound=["127.0.0.1"], credentials=store, clock=clock) as engine:
+        first = await engine.execute(workflow(config))
+        clock.current += 3000  # still valid (3600 s minus the 30 s margin)
+        second = await engine.execute(workflow(config))
+        clock.current += 600  # past expiry
+        third = await engine.execute(workflow(config))
+    assert [e.status.value for e in (first, second, third)] == ["completed"] * 3
+    assert upstream.tokens_issued == before + 2
+
+
+async def test_oauth2_token_rejected_with_401_is_replaced_once(upstream: Upstream) -> None:
+    """A cached token the API answers 401 to (revoked) is dropped, a new one fetched, the
+    request sent again once."""
+    store = MemoryCredentialStore()
+    await store.create(id="cred", name="t", type="oauth2", data=oauth2_data(upstream))
+    config = {"url": f"{upstream.url}/protected", "credential": "cred"}
+    before = upstream.tokens_issued
+    async with Engine(allow_outbound=["127.0.0.1"], credentials=store) as engine:
+        await engine.execute(workflow(config))
+        upstream.revoked.add(f"access-token-{upstream.tokens_issued}-abcdef")
+        again = await engine.execute(workflow(config))
+    assert again.status.value == "completed"
+    assert upstream.tokens_issued == before + 2
+
+
+async def test_a_401_with_a_fresh_token_still_fails(upstream: Upstream) -> None:
+    """When even the new token is refused the node fails with HTTP_ERROR 401 (no loop)."""
+    store = MemoryCredentialStore()
+    await store.create(id="cred", name="t", type="oauth2", data=oauth2_data(upstream))
+    config = {"url": f"{upstream.url}/protected", "credential": "cred"}
+    upstream.revoked.update(f"access-token-{n}-abcdef" for n in range(1, 100))
+    before = upstream.tokens_issued
+    async with Engine(allow_outbound=["127.0.0.1"], credentials=store) as engine:
+        failed = await engine.execute(workflow(config))
+    assert failed.error is not None
+    assert failed.error.code == "HTTP_ERROR"
+    assert failed.error.details["statusCode"] == 401
+    assert upstream.tokens_issued == before + 2

@@ -22,6 +22,8 @@ class RequestAuth:
     headers: dict[str, str] = attrs.Factory(dict)
     params: dict[str, str] = attrs.Factory(dict)
     derived: tuple[str, ...] = ()
+    oauth2: bool = False
+    """The bearer is an OAuth2 access token: a new one can be fetched when it is rejected."""
 
 
 def request_auth(credential: Credential) -> RequestAuth:
@@ -41,5 +43,6 @@ def request_auth(credential: Credential) -> RequestAuth:
         encoded = base64.b64encode(pair).decode("ascii")
         return RequestAuth(headers={"Authorization": f"Basic {encoded}"}, derived=(encoded,))
     if credential.type == "oauth2":
-        return RequestAuth(headers={"Authorization": f"Bearer {data['accessToken']}"})
+        headers = {"Authorization": f"Bearer {data['accessToken']}"}
+        return RequestAuth(headers=headers, oauth2=True)
     return RequestAuth()

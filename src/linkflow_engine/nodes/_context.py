@@ -38,7 +38,12 @@ class NodeServices(Protocol):
     async def credentials(self, node: Node, credential_id: str) -> dict[str, Any]: ...
 
     async def credential(
-        self, node: Node, credential_id: str | None = None, types: Sequence[str] | None = None
+        self,
+        node: Node,
+        credential_id: str | None = None,
+        types: Sequence[str] | None = None,
+        *,
+        refresh: bool = False,
     ) -> Credential: ...
 
     def outbound_policy(self) -> OutboundPolicy: ...
@@ -135,11 +140,16 @@ class NodeContext:
         return await self._services.credentials(self.node, credential_id)
 
     async def credential(
-        self, credential_id: str | None = None, *, types: Sequence[str] | None = None
+        self,
+        credential_id: str | None = None,
+        *,
+        types: Sequence[str] | None = None,
+        refresh: bool = False,
     ) -> Credential:
         """This node's credential (id, name, type, data); CredentialError as for
-        :meth:`credentials`, and when its type is not one of ``types``."""
-        return await self._services.credential(self.node, credential_id, types)
+        :meth:`credentials`, and when its type is not one of ``types``. ``refresh=True``
+        drops a cached OAuth2 access token first (the API answered 401 with it)."""
+        return await self._services.credential(self.node, credential_id, types, refresh=refresh)
 
     @property
     def outbound(self) -> OutboundPolicy:

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 __all__ = ["load_credential"]
 
 
-async def load_credential(steps: NodeSteps, node: Node, credential_id: str | None) -> Credential:
+async def load_credential(
+    steps: NodeSteps, node: Node, credential_id: str | None, *, refresh: bool = False
+) -> Credential:
     """The credential of ``node`` (``config.credential``), ready to use; CredentialError when it
     is another node's, missing, undecryptable or its data does not fit its type."""
     own = _own_credential_id(node)
@@ -34,6 +36,8 @@ async def load_credential(steps: NodeSteps, node: Node, credential_id: str | Non
     if credential is None:
         credential = cache[own] = await _fetch(steps, node, own)
     if credential.type == "oauth2":
+        if refresh:
+            steps.services.oauth2.invalidate(credential.id)
         credential = await _with_access_token(steps, credential)
     return credential
 

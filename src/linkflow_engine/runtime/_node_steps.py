@@ -277,9 +277,14 @@ class NodeSteps:
         return dict((await self.credential(node, credential_id)).data or {})
 
     async def credential(
-        self, node: Node, credential_id: str | None = None, types: Sequence[str] | None = None
+        self,
+        node: Node,
+        credential_id: str | None = None,
+        types: Sequence[str] | None = None,
+        *,
+        refresh: bool = False,
     ) -> Credential:
-        credential = await load_credential(self, node, credential_id)
+        credential = await load_credential(self, node, credential_id, refresh=refresh)
         if types is not None and credential.type not in types:
             raise CredentialError(
                 f"node {node.name!r} cannot use credential {credential.id!r} of type"

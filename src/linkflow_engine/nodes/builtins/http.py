@@ -117,12 +117,24 @@ async def http_request(ctx: NodeContext) -> Any:
     auth = await _credential_auth(ctx)
     retry = RetrySettings.from_config(ctx.config.get("retry"))
     policy = RetryPolicy(max_retries=retry.max_retries, delay=retry.delay)
-    attempt = 0
+    attempt, refreshed = 0, False
     while True:
         attempt += 1
         try:
             return await _attempt(ctx, spec, auth)
-        except (HttpError, RateLimitedError, NodeTimeoutError) as error:
+        except HttpError as error:
+            if not refreshed and _token_rejected(error, auth):
+                # An OAuth2 token the API no longer accepts (revoked, rotated): fetch a new one
+                # and try once more; this is not a retry of the request's own policy.
+                refreshed, attempt = True, attempt - 1
+                auth = await _credential_auth(ctx, refresh=True)
+                continue
+            if attempt > retry.max_retries or not retry.covers(error):
+                raise
+            wait = policy.wait_before(attempt, error)
+            ctx.log("warning", f"{error.message}; retrying in {wait:.2f}s", code=error.code)
+            await ctx.sleep(wait)
+        except (RateLimitedError, NodeTimeoutError) as error:
             if attempt > retry.max_retries or not retry.covers(error):
                 raise
             wait = policy.wait_before(attempt, error)
@@ -130,12 +142,17 @@ async def http_request(ctx: NodeContext) -> Any:
             await ctx.sleep(wait)
 
 
-async def _credential_auth(ctx: NodeContext) -> RequestAuth | None:
+async def _credential_auth(ctx: NodeContext, *, refresh: bool = False) -> RequestAuth | None:
     if ctx.config.get("credential") is None:
         return None
     from ...credentials._auth import request_auth
 
-    return request_auth(await ctx.credential())
+    return request_auth(await ctx.credential(refresh=refresh))
+
+
+def _token_rejected(error: HttpError, auth: RequestAuth | None) -> bool:
+    details = error.details if isinstance(error.details, dict) else {}
+    return auth is not None and auth.oauth2 and details.get("statusCode") == 401
 
 
 async def _attempt(ctx: NodeContext, spec: RequestSpec, auth: RequestAuth | None) -> Any:
