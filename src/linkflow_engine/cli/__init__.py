@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import _credentials, _executions, _run, _serve
+from . import _credentials, _executions, _run, _schedule, _serve
 from ._common import EXIT_FAILED, EXIT_INVALID, InputError
 
 __all__ = ["main"]
@@ -38,5 +38,6 @@ def _parser() -> argparse.ArgumentParser:
     _run.add_commands(commands)
     _executions.add_commands(commands)
     _serve.add_commands(commands)
+    _schedule.add_commands(commands)
     _credentials.add_commands(commands)
     return parser

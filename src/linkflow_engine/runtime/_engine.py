@@ -29,6 +29,7 @@ from ..events import Callback, Event, EventBroker, LocalEventBroker, Subscriptio
 from ..graph import Workflow, validate_workflow
 from ..nodes import NodeRegistry
 from ..outbound import OutboundPolicy
+from ..scheduler import ErrorWorkflows, SchedulerService
 from ..storage.memory import MemoryStorage
 from ._callbacks import DEFAULT_RETRY_DELAYS, CallbackService
 from ._executor import ExecutionRun, RunServices
@@ -68,6 +69,8 @@ class Engine(EngineHistory):
     :param callback_retry_delays: seconds between callback attempts.
     :param clock: the calendar time of retries, waits, schedules and timestamps (default: the
         system clock; tests pass :class:`linkflow_engine.testing.VirtualClock`).
+    :param scheduler: run the scheduler, which fires the schedule and interval triggers of
+        active workflows (see :mod:`linkflow_engine.scheduler`).
     :param credentials: where ``config.credential`` ids are looked up (default: the store in
         the storage's database, see :func:`~linkflow_engine.credentials.credential_store_for`);
         the engine closes it when it closes.
@@ -88,6 +91,7 @@ class Engine(EngineHistory):
         callback_secret: str | None = None,
         callback_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         clock: Clock | None = None,
+        scheduler: bool = False,
         credentials: CredentialStore | None = None,
     ) -> None:
         self.storage: Storage = storage if storage is not None else MemoryStorage()
@@ -130,6 +134,8 @@ class Engine(EngineHistory):
             retry_delays=callback_retry_delays,
             clock=self.clock,
         )
+        self._scheduler = SchedulerService(self) if scheduler else None
+        self._error_workflows = ErrorWorkflows(self)
         self._task_group: TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
 
@@ -152,6 +158,10 @@ class Engine(EngineHistory):
             callbacks_scope = anyio.CancelScope()
             stack.callback(callbacks_scope.cancel)
             self._task_group.start_soon(_run_in, callbacks_scope, self._callbacks.run)
+            if self._scheduler is not None:
+                scheduler_scope = anyio.CancelScope()
+                stack.callback(scheduler_scope.cancel)
+                self._task_group.start_soon(_run_in, scheduler_scope, self._scheduler.run)
             if self._keeper is not None:
                 watch_scope = anyio.CancelScope()
                 stack.callback(watch_scope.cancel)
@@ -353,6 +363,8 @@ class Engine(EngineHistory):
         url = execution.options.get("webhookUrl")
         if url and execution.status.is_terminal:
             await self._callbacks.enqueue(execution, url)
+        if self._task_group is not None and self._error_workflows.should_handle(execution):
+            self._task_group.start_soon(self._error_workflows.handle, execution)
         return execution
 
     def _require_running(self) -> TaskGroup:
@@ -376,6 +388,20 @@ class Engine(EngineHistory):
             started_at=now,
             triggered_by=triggered_by,
         )
+
+    async def save_workflow(self, workflow: Mapping[str, Any] | Workflow) -> Workflow:
+        """Validate and store a workflow (a new version when its id exists); a running
+        scheduler sees the change at once."""
+        saved = await super().save_workflow(workflow)
+        if self._scheduler is not None:
+            self._scheduler.workflows_changed()
+        return saved
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        """Delete every version of a stored workflow (executions keep their snapshots)."""
+        await super().delete_workflow(workflow_id)
+        if self._scheduler is not None:
+            self._scheduler.workflows_changed()
 
     # -- control ---------------------------------------------------------------------------
 

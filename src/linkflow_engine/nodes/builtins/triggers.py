@@ -35,6 +35,8 @@ async def manual_trigger(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def timed_trigger(ctx: NodeContext) -> dict[str, Any]:
+    # The scheduler passes the slot as ``scheduledTime`` (and ``executionTime`` on the engine's
+    # clock, ``catchUp`` for a misfire's catch-up run); run by hand, both are now.
     now = _now()
     fields = {"triggered": True, "scheduledTime": now, "executionTime": now}
     return _with_input(fields, ctx.input)
@@ -84,6 +86,14 @@ async def error_trigger(ctx: NodeContext) -> dict[str, Any]:
 
 _TIME_UNITS = ["seconds", "minutes", "hours", "days"]
 
+# The scheduler's policies, shared by both timed triggers (see docs/scheduler.md).
+_SCHEDULE_POLICIES = {
+    "misfirePolicy": {"enum": ["skip", "once", "all"]},
+    "misfireLimit": {"type": "integer", "minimum": 1},
+    "misfireGraceSeconds": {"type": "number", "minimum": 0},
+    "overlap": {"enum": ["allow", "skip", "queue"]},
+}
+
 NODE_TYPES = [
     NodeType(
         type="manual_trigger",
@@ -98,14 +108,14 @@ NODE_TYPES = [
         handler=timed_trigger,
         inputs=(),
         category="trigger",
-        description="Starts the workflow on a cron schedule in a time zone.",
+        description="Starts the workflow on a cron schedule (optional leading seconds field) in a"
+        " time zone.",
         config_schema={
             "type": "object",
             "properties": {
                 "cron": {"type": "string", "minLength": 1},
                 "timezone": {"type": "string"},
-                "misfirePolicy": {"enum": ["skip", "once", "all"]},
-                "overlap": {"enum": ["allow", "skip", "queue"]},
+                **_SCHEDULE_POLICIES,
             },
             "required": ["cron"],
         },
@@ -121,6 +131,7 @@ NODE_TYPES = [
             "properties": {
                 "interval": {"type": "number", "exclusiveMinimum": 0},
                 "unit": {"enum": _TIME_UNITS},
+                **_SCHEDULE_POLICIES,
             },
             "required": ["interval"],
         },

@@ -1,0 +1,238 @@
+"""The scheduler service: fires the timed triggers of active workflows, exactly once per slot.
+
+The engine runs it in its task group (``Engine(..., scheduler=True)``). Each pass it re-reads the
+active workflows, fires every due slot, then sleeps on the engine's clock until the next slot,
+for at most ``refresh_interval`` seconds of real time (edits made by other processes), or until
+this engine saves or deletes a workflow (:meth:`SchedulerService.workflows_changed`).
+
+Exactly once: before a slot's execution starts, its key (workflow id, trigger node id, slot in
+UTC) is recorded with :meth:`Storage.record_fire`; only the process whose insert succeeded runs
+it, so schedulers in several processes, or one restarted, never fire a slot twice.
+
+Where a trigger's slots resume when the scheduler first sees it: after the slot of its latest
+``schedule`` execution when there is one (so downtime shows as missed slots, handled by the misfire
+policy), otherwise from now (a new trigger does not catch up on its past).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ..graph import Node, Workflow
+from ..runtime._records import ExecutionMode, ExecutionStatus, parse_timestamp
+from ._policies import QUEUE_LIMIT, Fire, due_fires
+from ._triggers import TIMED_TRIGGERS, TimedTrigger, fingerprint, iso
+
+if TYPE_CHECKING:
+    from ..runtime import Engine
+
+__all__ = ["SchedulerService"]
+
+logger = logging.getLogger("linkflow_engine.scheduler")
+
+_PAGE = 100
+_FINISHED = ("execution.completed", "execution.failed", "execution.cancelled")
+
+
+class SchedulerService:
+    """Fires ``schedule_trigger`` and ``interval_trigger`` nodes of the engine's active workflows.
+
+    :param refresh_interval: seconds (real time) between re-reads of the active workflows, so
+        workflows activated, edited or deactivated by other processes take effect within it.
+    """
+
+    def __init__(self, engine: Engine, *, refresh_interval: float = 1.0) -> None:
+        self._engine = engine
+        self._refresh_interval = refresh_interval
+        self._triggers: dict[tuple[str, str], TimedTrigger] = {}
+        self._invalid: dict[tuple[str, str], str] = {}
+        self._changed = anyio.Event()
+
+    def __repr__(self) -> str:
+        return f"SchedulerService(triggers={len(self._triggers)})"
+
+    def workflows_changed(self) -> None:
+        """Re-read the active workflows now instead of at the next refresh."""
+        self._changed.set()
+
+    async def run(self) -> None:
+        """Fire due slots until cancelled."""
+        async with anyio.create_task_group() as queued:
+            while True:
+                self._changed = anyio.Event()
+                await self._refresh()
+                for trigger in list(self._triggers.values()):
+                    await self._fire_due(trigger, queued)
+                await self._sleep(self._next_slot())
+
+    # -- knowing the triggers -------------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        for workflow in await self._active_workflows():
+            for node in _timed_nodes(workflow):
+                assert workflow.id is not None
+                seen.add((workflow.id, node.id))
+                await self._track(workflow, node)
+        for key in self._triggers.keys() - seen:
+            del self._triggers[key]
+
+    async def _active_workflows(self) -> list[Workflow]:
+        found: list[Workflow] = []
+        while True:
+            page, total = await self._engine.list_workflows(
+                status="active", limit=_PAGE, offset=len(found)
+            )
+            found.extend(page)
+            if not page or len(found) >= total:
+                return found
+
+    async def _track(self, workflow: Workflow, node: Node) -> None:
+        assert workflow.id is not None
+        key = (workflow.id, node.id)
+        known = self._triggers.get(key)
+        if known is not None and known.fingerprint == fingerprint(workflow, node):
+            known.workflow, known.node = workflow, node  # e.g. a new version, same schedule
+            return
+        since = known.handled_until if known else await self._resume_point(workflow.id, node.id)
+        try:
+            self._triggers[key] = TimedTrigger.of(workflow, node, handled_until=since)
+        except ValueError as error:
+            self._triggers.pop(key, None)
+            if self._invalid.get(key) != str(error):  # say it once per broken config
+                self._invalid[key] = str(error)
+                logger.warning("trigger %s/%s is not scheduled: %s", *key, error)
+
+    async def _resume_point(self, workflow_id: str, node_id: str) -> float:
+        """The slot of the trigger's latest execution, else now."""
+        executions, _ = await self._engine.list_executions(
+            workflow_id=workflow_id, mode=ExecutionMode.SCHEDULE, limit=_PAGE
+        )
+        for execution in executions:
+            if execution.options.get("startNodeId") == node_id:
+                slot = parse_timestamp(_scheduled_time(execution.options))
+                return slot if slot is not None else execution.created_at
+        return self._engine.clock.now()
+
+    # -- firing ---------------------------------------------------------------------------
+
+    async def _fire_due(self, trigger: TimedTrigger, queued: TaskGroup) -> None:
+        now = self._engine.clock.now()
+        for fire in due_fires(
+            trigger.schedule, trigger.policy, after=trigger.handled_until, now=now
+        ):
+            if await self._claim(trigger, fire):
+                await self._start_or_hold(trigger, fire, queued)
+        trigger.handled_until = max(trigger.handled_until, now)
+
+    async def _claim(self, trigger: TimedTrigger, fire: Fire) -> bool:
+        workflow_id, node_id = trigger.key
+        return await self._engine.storage.record_fire(
+            workflow_id=workflow_id, node_id=node_id, scheduled_at=fire.slot
+        )
+
+    async def _start_or_hold(self, trigger: TimedTrigger, fire: Fire, queued: TaskGroup) -> None:
+        overlap = trigger.policy.overlap
+        if overlap == "allow" or not await self._running(trigger):
+            await self._start(trigger, fire)
+        elif overlap == "queue" and trigger.queued < QUEUE_LIMIT:
+            trigger.queued += 1
+            queued.start_soon(self._start_when_idle, trigger, fire)
+        else:
+            logger.info(
+                "slot %s of %s dropped: the previous run goes on", iso(fire.slot), trigger.label()
+            )
+
+    async def _start_when_idle(self, trigger: TimedTrigger, fire: Fire) -> None:
+        async with trigger.queue_lock:  # FIFO: queued slots start in order, one at a time
+            try:
+                while running := await self._running(trigger):
+                    await self._until_finished(running[0])
+                await self._start(trigger, fire)
+            finally:
+                trigger.queued -= 1
+
+    async def _start(self, trigger: TimedTrigger, fire: Fire) -> None:
+        data: dict[str, Any] = {
+            "scheduledTime": iso(fire.slot),
+            "executionTime": iso(self._engine.clock.now()),
+        }
+        if fire.catch_up:
+            data["catchUp"] = True
+        try:
+            await self._engine.execute(
+                trigger.workflow,
+                data,
+                start_node_id=trigger.node.id,
+                mode=ExecutionMode.SCHEDULE,
+                triggered_by="scheduler",
+                wait=False,
+            )
+        except Exception:
+            # One broken workflow (say, a node type this process lacks) must not stop the others.
+            logger.exception("scheduled run of %s failed to start", trigger.label())
+
+    async def _running(self, trigger: TimedTrigger) -> list[str]:
+        """Ids of the trigger's executions still running, in any process."""
+        executions, _ = await self._engine.list_executions(
+            workflow_id=trigger.key[0],
+            status=ExecutionStatus.RUNNING,
+            mode=ExecutionMode.SCHEDULE,
+            limit=_PAGE,
+        )
+        return [e.id for e in executions if e.options.get("startNodeId") == trigger.node.id]
+
+    async def _until_finished(self, execution_id: str) -> None:
+        finished = anyio.Event()
+        subscription = self._engine.subscribe(
+            lambda _: finished.set(), types=_FINISHED, execution_id=execution_id, inline=True
+        )
+        with subscription:
+            # Events reach us only from this process: poll storage for runs held by others.
+            while not (await self._engine.storage.get_status(execution_id)).is_terminal:
+                with anyio.move_on_after(self._refresh_interval):
+                    await finished.wait()
+
+    # -- waiting --------------------------------------------------------------------------
+
+    def _next_slot(self) -> float | None:
+        upcoming = (
+            _first(t.schedule.slots_after(t.handled_until)) for t in self._triggers.values()
+        )
+        return min(upcoming, default=None)
+
+    async def _sleep(self, until: float | None) -> None:
+        """Until ``until`` on the engine clock, a change, or the refresh interval in real time."""
+        with anyio.move_on_after(self._refresh_interval):
+            async with anyio.create_task_group() as group:
+                group.start_soon(_then_cancel, group, self._changed.wait)
+                if until is not None:
+                    delay = max(until - self._engine.clock.now(), 0.0)
+                    group.start_soon(_then_cancel, group, lambda: self._engine.clock.sleep(delay))
+
+
+async def _then_cancel(group: TaskGroup, waiting: Callable[[], Awaitable[None]]) -> None:
+    await waiting()
+    group.cancel_scope.cancel()
+
+
+def _first(slots: Iterator[float]) -> float:
+    return next(slots)
+
+
+def _timed_nodes(workflow: Workflow) -> list[Node]:
+    if workflow.id is None:
+        return []
+    return [n for n in workflow.nodes if n.type in TIMED_TRIGGERS and not n.disabled]
+
+
+def _scheduled_time(options: dict[str, Any]) -> str | None:
+    for _, data in options.get("starts") or ():
+        if isinstance(data, dict) and isinstance(data.get("scheduledTime"), str):
+            return str(data["scheduledTime"])
+    return None
