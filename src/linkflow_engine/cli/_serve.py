@@ -121,6 +121,7 @@ async def _run_server(
         registry(),
         allow_outbound=args.allow_outbound or _env_list("LINKFLOW_ALLOW_OUTBOUND"),
         callback_secret=args.callback_secret or os.environ.get("LINKFLOW_CALLBACK_SECRET"),
+        scheduler=True,
     )
     async with engine:
         app = create_app(
