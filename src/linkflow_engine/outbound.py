@@ -11,9 +11,7 @@ CIDR range) permits it. One policy per engine serves callbacks and nodes alike.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -80,6 +78,8 @@ class OutboundPolicy:
     async def check(self, url: str) -> list[str]:
         """Resolve the URL's host and return its addresses; raise OutboundRefused when the URL
         is not http(s) or any address it resolves to is not allowed."""
+        from urllib.parse import urlsplit  # on use: the engine imports this module at start
+
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise OutboundRefused(url, "only http and https URLs with a host are allowed")
@@ -103,6 +103,8 @@ async def _resolve(url: str, host: str, port: int) -> list[str]:
     except ValueError:
         pass
     try:
+        import socket
+
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as error:
         raise OutboundRefused(url, f"cannot resolve {host}: {error}") from None

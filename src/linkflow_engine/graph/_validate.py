@@ -7,7 +7,6 @@ known here: a ``NodeTypeCatalog`` (the executor's node registry) answers for it.
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -121,10 +120,15 @@ def cycles(workflow: Workflow) -> Problems:
 
 def settings_problems(workflow: Workflow) -> Problems:
     """Settings the schema cannot judge: the time zone must be a known IANA name."""
+    name = workflow.settings.timezone
+    if name == "UTC":  # the default: no need to load the time zone database
+        return []
+    import zoneinfo
+
     try:
-        zoneinfo.ZoneInfo(workflow.settings.timezone)
+        zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        message = f"unknown time zone {workflow.settings.timezone!r} (use an IANA name)"
+        message = f"unknown time zone {name!r} (use an IANA name)"
         return [{"field": "settings.timezone", "message": message}]
     return []
 

@@ -10,11 +10,9 @@ body>`` when a secret is configured), checked against the outbound policy, retri
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import secrets
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -62,6 +60,9 @@ async def _wait_then_cancel(event: anyio.Event, scope: anyio.CancelScope) -> Non
 
 def signature(secret: str, body: bytes) -> str:
     """The ``X-Linkflow-Signature`` header value for ``body``."""
+    import hashlib
+    import hmac
+
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
@@ -93,7 +94,7 @@ class CallbackService:
         body = json.dumps(callback_body(execution), separators=(",", ":"), default=str)
         await self.storage.save_delivery(
             {
-                "id": f"dlv-{secrets.token_hex(12)}",
+                "id": f"dlv-{os.urandom(12).hex()}",
                 "executionId": execution.id,
                 "url": url,
                 "body": body,

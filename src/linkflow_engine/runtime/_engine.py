@@ -9,9 +9,8 @@ executions goes through it: execute, retry, cancel, resume, read, prune.
 from __future__ import annotations
 
 import contextlib
-import secrets
+import os
 import time
-import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,14 +23,13 @@ from .._exceptions import (
     ExecutionConflictError,
     WorkflowValidationError,
 )
-from ..credentials import CredentialStore, credential_store_for
 from ..events import Callback, Event, EventBroker, LocalEventBroker, Subscription
 from ..graph import Workflow, validate_workflow
 from ..nodes import NodeRegistry
 from ..outbound import OutboundPolicy
-from ..scheduler import ErrorWorkflows, SchedulerService
 from ..storage.memory import MemoryStorage
 from ._callbacks import DEFAULT_RETRY_DELAYS, CallbackService
+from ._error_workflows import ErrorWorkflows
 from ._executor import ExecutionRun, RunServices
 from ._history import EngineHistory
 from ._keeper import Keeper
@@ -42,6 +40,8 @@ from ._starts import retry_starts, start_nodes, upstream_to_reuse
 if TYPE_CHECKING:
     import httpx
 
+    from ..credentials import CredentialStore
+    from ..scheduler import SchedulerService
     from ..storage.base import Storage
 
 __all__ = ["Engine"]
@@ -99,9 +99,7 @@ class Engine(EngineHistory):
         self.broker = broker if broker is not None else LocalEventBroker()
         self._http: httpx.AsyncClient | None = None
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.credentials: CredentialStore = (
-            credentials if credentials is not None else credential_store_for(self.storage)
-        )
+        self._credentials: CredentialStore | None = credentials
         self._services = RunServices(
             storage=self.storage,
             broker=self.broker,
@@ -110,13 +108,13 @@ class Engine(EngineHistory):
             http_client=self._http_client,
             sleep=self.clock.sleep,
             clock=self.clock.now,
-            credentials=self.credentials,
+            credentials=lambda: self.credentials,
         )
         self._runs: dict[str, ExecutionRun] = {}
         self._keeper = (
             Keeper(
                 self.storage,
-                owner=f"engine-{uuid.uuid4().hex[:12]}",
+                owner=f"engine-{os.urandom(6).hex()}",
                 lease_ttl=lease_ttl,
                 poll_interval=poll_interval,
             )
@@ -134,13 +132,26 @@ class Engine(EngineHistory):
             retry_delays=callback_retry_delays,
             clock=self.clock,
         )
-        self._scheduler = SchedulerService(self) if scheduler else None
+        self._scheduler = _scheduler_service(self) if scheduler else None
         self._error_workflows = ErrorWorkflows(self)
         self._task_group: TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
 
     def __repr__(self) -> str:
         return f"Engine(storage={self.storage!r}, registry={self.registry!r})"
+
+    @property
+    def credentials(self) -> CredentialStore:
+        """Where ``config.credential`` ids are looked up (made on first use when not given)."""
+        if self._credentials is None:
+            from ..credentials import credential_store_for
+
+            self._credentials = credential_store_for(self.storage)
+        return self._credentials
+
+    async def _close_credentials(self) -> None:
+        if self._credentials is not None:
+            await self._credentials.aclose()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -149,7 +160,7 @@ class Engine(EngineHistory):
             await self.storage.open()
             stack.push_async_callback(self.storage.aclose)
             stack.push_async_callback(self._close_http)
-            stack.push_async_callback(self.credentials.aclose)
+            stack.push_async_callback(self._close_credentials)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(self._detach_broker)
             if isinstance(self.broker, LocalEventBroker):
@@ -509,12 +520,20 @@ def new_execution_id(now: float) -> str:
     """``exec-`` + the time in ms (12 hex digits) + 20 random hex digits: unique, and in time
     order, so storage indexes keyed by it grow at one end instead of splitting pages at random
     (measured on SQLite: a third fewer page writes per progress commit)."""
-    return f"exec-{int(now * 1000):012x}{secrets.token_hex(10)}"
+    # os.urandom, not secrets/uuid: those pull in hashlib, a few ms of every engine's import.
+    return f"exec-{int(now * 1000):012x}{os.urandom(10).hex()}"
 
 
 async def _run_in(scope: anyio.CancelScope, service: Callable[[], Awaitable[None]]) -> None:
     with scope:
         await service()
+
+
+def _scheduler_service(engine: Engine) -> SchedulerService:
+    # Imported on demand: the scheduler brings croniter (~37 ms to import) with it.
+    from ..scheduler import SchedulerService
+
+    return SchedulerService(engine)
 
 
 def _callback_url(url: str | None) -> str | None:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..credentials._oauth2 import OAuth2Tokens
 from ..events import (
     EventBroker,
     ExecutionCancelled,
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ..credentials import CredentialStore
+    from ..credentials._oauth2 import OAuth2Tokens
     from ..storage.base import Storage
 
 __all__ = ["ExecutionRun", "RunServices"]
@@ -66,7 +66,7 @@ class RunServices:
         http_client: Callable[[], httpx.AsyncClient] | None = None,
         sleep: Callable[[float], Any] = anyio.sleep,
         clock: Clock = time.time,
-        credentials: CredentialStore | None = None,
+        credentials: Callable[[], CredentialStore] | None = None,
         outbound: OutboundPolicy | None = None,
     ) -> None:
         self.storage = storage
@@ -78,10 +78,24 @@ class RunServices:
         self.http_client = http_client
         self.sleep = sleep
         self.clock = clock
-        self.credentials = credentials
+        self._credentials = credentials
         self.outbound = outbound if outbound is not None else OutboundPolicy()
-        # OAuth2 access tokens outlive a run: the engine's runs share them until they expire.
-        self.oauth2 = OAuth2Tokens(clock)
+        self._oauth2: OAuth2Tokens | None = None
+
+    # Credentials cost nothing until a node uses one: the store (and the cryptography it needs)
+    # is made on first use.
+    @property
+    def credentials(self) -> CredentialStore | None:
+        return None if self._credentials is None else self._credentials()
+
+    @property
+    def oauth2(self) -> OAuth2Tokens:
+        """OAuth2 access tokens outlive a run: the engine's runs share them until they expire."""
+        if self._oauth2 is None:
+            from ..credentials._oauth2 import OAuth2Tokens
+
+            self._oauth2 = OAuth2Tokens(self.clock)
+        return self._oauth2
 
 
 class ExecutionRun(NodeSteps):

@@ -20,7 +20,6 @@ from ..expressions import Expression, Template, compile_expression
 from ..graph import Connection, Node
 from ..nodes import NodeContext
 from ._branches import run_body
-from ._credentials import load_credential
 from ._records import ExecutionError, NodeExecution, NodeStatus
 from ._retry import error_code
 from ._scope import condition_scope, node_scope
@@ -284,6 +283,8 @@ class NodeSteps:
         *,
         refresh: bool = False,
     ) -> Credential:
+        from ._credentials import load_credential  # credentials load on first use only
+
         credential = await load_credential(self, node, credential_id, refresh=refresh)
         if types is not None and credential.type not in types:
             raise CredentialError(

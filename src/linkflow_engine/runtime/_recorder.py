@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..credentials._redaction import Redactor
 from ..events import Event, ExecutionLogged
 from ._records import Execution, LogEntry, NodeExecution, NodeStatus
 
 if TYPE_CHECKING:
+    from ..credentials._redaction import Redactor
     from ..graph import Node
     from ..storage.base import Lease
     from ._executor import RunServices
@@ -65,6 +65,8 @@ class Recorder:
     def add_secrets(self, secrets: list[str]) -> None:
         """From now on, ``secrets`` are replaced by ``[REDACTED]`` in all this run writes."""
         if self.redactor is None:
+            from ..credentials._redaction import Redactor
+
             self.redactor = Redactor()
         self.redactor.add(secrets)
 

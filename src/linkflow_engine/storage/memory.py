@@ -8,8 +8,8 @@ stored.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -58,7 +58,7 @@ class MemoryStorage:
     # -- workflows -------------------------------------------------------------------------
 
     async def save_workflow(self, workflow: Workflow) -> Workflow:
-        workflow_id = workflow.id or f"wf-{uuid.uuid4().hex[:12]}"
+        workflow_id = workflow.id or f"wf-{os.urandom(6).hex()}"
         versions = self._workflows.setdefault(workflow_id, [])
         now = format_timestamp(time.time())
         created = versions[0].created_at if versions else (workflow.created_at or now)

@@ -18,10 +18,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..graph import Node, Workflow
-from ..runtime._records import Execution, ExecutionMode, ExecutionStatus, format_timestamp
+from ._records import Execution, ExecutionMode, ExecutionStatus, format_timestamp
 
 if TYPE_CHECKING:
-    from ..runtime import Engine
+    from ._engine import Engine
 
 __all__ = ["ErrorWorkflows", "error_payload"]
 
