@@ -159,3 +159,30 @@ def test_load_entry_points_registers_plugins(
     execution = run_workflow(chain(node("s", "shout")), {"text": "hi"}, registry=registry)
     assert execution.outputs["s"] == {"text": "HI"}
     sys.modules.pop("my_plugin", None)
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"cron": "61 * * * *"}, "nodes[0].config.cron"),
+        ({"cron": "0 9 * *"}, "nodes[0].config.cron"),
+        ({"cron": "0 9 * * *", "timezone": "Mars/Olympus"}, "nodes[0].config.timezone"),
+    ],
+)
+def test_bad_schedules_are_rejected_at_validation(config: dict[str, Any], field: str) -> None:
+    """A cron or time zone the scheduler cannot use is a validation detail, not a runtime log."""
+    doc = {"nodes": [{"id": "t", "type": "schedule_trigger", "config": config}], "connections": []}
+    with pytest.raises(WorkflowValidationError) as caught:
+        validate_workflow(doc, NodeRegistry())
+    assert [d["field"] for d in caught.value.details] == [field]
+
+
+def test_good_and_expression_schedules_pass_validation() -> None:
+    """Valid cron (5 or 6 fields) and expression-valued fields validate."""
+    for config in (
+        {"cron": "0 9 * * 1-5", "timezone": "Europe/Paris"},
+        {"cron": "*/10 * * * * *"},
+        {"cron": "{{ $vars.cron }}"},
+    ):
+        doc = {"nodes": [{"id": "t", "type": "schedule_trigger", "config": config}]}
+        validate_workflow(doc, NodeRegistry())

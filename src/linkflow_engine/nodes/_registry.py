@@ -51,6 +51,8 @@ class NodeType:
     - ``accepts_many_inputs``: the node joins several inputs itself (``merge``) instead of
       receiving their shallow merge.
     - ``wait_for_all(config)``: False lets the node start on the first input that arrives.
+    - ``check_config(config)``: problems a JSON Schema cannot see, as ``(field, message)``
+      (a cron expression, a time zone); run by validation after the schema.
     """
 
     type: str
@@ -61,6 +63,9 @@ class NodeType:
     branch_ports: tuple[str, ...] = attrs.field(default=(), converter=_names)
     accepts_many_inputs: bool = False
     wait_for_all: Callable[[Mapping[str, Any]], bool] | None = attrs.field(default=None, repr=False)
+    check_config: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = attrs.field(
+        default=None, repr=False
+    )
     category: str = "custom"
     description: str = ""
     is_async: bool = attrs.field(init=False)
@@ -189,11 +194,14 @@ class NodeRegistry:
         if node_type is None:
             known = ", ".join(sorted(self._types))
             return [("type", f"unknown node type {node.type!r} (known: {known})")]
-        if node_type.config_schema is None:
-            return []
-        from ._schema import config_problems
+        problems = []
+        if node_type.config_schema is not None:
+            from ._schema import config_problems
 
-        return config_problems(node_type, node.config)
+            problems = config_problems(node_type, node.config)
+        if node_type.check_config is not None and not problems:
+            problems = node_type.check_config(node.config)
+        return problems
 
     def input_ports(self, node: Node) -> frozenset[str] | None:
         node_type = self._types.get(node.type)

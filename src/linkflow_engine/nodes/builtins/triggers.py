@@ -8,6 +8,7 @@ here is what each outputs once it has.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ...runtime._records import format_timestamp
@@ -86,6 +87,23 @@ async def error_trigger(ctx: NodeContext) -> dict[str, Any]:
 
 _TIME_UNITS = ["seconds", "minutes", "hours", "days"]
 
+
+def check_schedule(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A cron expression and time zone the scheduler can use (checked when a workflow is
+    validated, not first when the scheduler meets it). Expressions are left to run time."""
+    values = [config.get(key) for key in ("cron", "timezone")]
+    if any(isinstance(value, str) and "{{" in value for value in values):
+        return []
+    from ...scheduler._triggers import schedule_of
+
+    try:
+        schedule_of(config)
+    except ValueError as error:
+        field = "config.timezone" if "time zone" in str(error) else "config.cron"
+        return [(field, str(error))]
+    return []
+
+
 # The scheduler's policies, shared by both timed triggers (see docs/scheduler.md).
 _SCHEDULE_POLICIES = {
     "misfirePolicy": {"enum": ["skip", "once", "all"]},
@@ -107,6 +125,7 @@ NODE_TYPES = [
         type="schedule_trigger",
         handler=timed_trigger,
         inputs=(),
+        check_config=check_schedule,
         category="trigger",
         description="Starts the workflow on a cron schedule (optional leading seconds field) in a"
         " time zone.",
@@ -124,6 +143,7 @@ NODE_TYPES = [
         type="interval_trigger",
         handler=timed_trigger,
         inputs=(),
+        check_config=check_schedule,
         category="trigger",
         description="Starts the workflow every N seconds, minutes, hours or days.",
         config_schema={
