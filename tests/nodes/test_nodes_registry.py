@@ -167,22 +167,24 @@ def test_load_entry_points_registers_plugins(
         ({"cron": "61 * * * *"}, "nodes[0].config.cron"),
         ({"cron": "0 9 * *"}, "nodes[0].config.cron"),
         ({"cron": "0 9 * * *", "timezone": "Mars/Olympus"}, "nodes[0].config.timezone"),
+        ({"cron": "{{ $vars.cron }}"}, "nodes[0].config.cron"),
     ],
 )
 def test_bad_schedules_are_rejected_at_validation(config: dict[str, Any], field: str) -> None:
     """A cron or time zone the scheduler cannot use is a validation detail, not a runtime log."""
-    doc = {"nodes": [{"id": "t", "type": "schedule_trigger", "config": config}], "connections": []}
+    doc = {"nodes": [{"id": "t", "type": "schedule_trigger", "config": config}]}
     with pytest.raises(WorkflowValidationError) as caught:
         validate_workflow(doc, NodeRegistry())
     assert [d["field"] for d in caught.value.details] == [field]
 
 
 def test_good_and_expression_schedules_pass_validation() -> None:
-    """Valid cron (5 or 6 fields) and expression-valued fields validate."""
+    """Valid cron (5 or 6 fields, with a time zone) and intervals validate."""
     for config in (
         {"cron": "0 9 * * 1-5", "timezone": "Europe/Paris"},
         {"cron": "*/10 * * * * *"},
-        {"cron": "{{ $vars.cron }}"},
+        {"interval": 15, "unit": "minutes"},
     ):
-        doc = {"nodes": [{"id": "t", "type": "schedule_trigger", "config": config}]}
+        kind = "interval_trigger" if "interval" in config else "schedule_trigger"
+        doc = {"nodes": [{"id": "t", "type": kind, "config": config}]}
         validate_workflow(doc, NodeRegistry())

@@ -90,10 +90,12 @@ _TIME_UNITS = ["seconds", "minutes", "hours", "days"]
 
 def check_schedule(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A cron expression and time zone the scheduler can use (checked when a workflow is
-    validated, not first when the scheduler meets it). Expressions are left to run time."""
-    values = [config.get(key) for key in ("cron", "timezone")]
-    if any(isinstance(value, str) and "{{" in value for value in values):
-        return []
+    validated, not first when the scheduler meets it). The scheduler reads them before any run
+    exists, so they cannot be ``{{ }}`` expressions."""
+    for key in ("cron", "timezone", "interval", "unit"):
+        value = config.get(key)
+        if isinstance(value, str) and "{{" in value:
+            return [(f"config.{key}", "must be written out: the scheduler reads it before any run")]
     from ...scheduler._triggers import schedule_of
 
     try:
