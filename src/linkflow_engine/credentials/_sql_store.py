@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._exceptions import ExecutionNotFoundError, WorkflowValidationError
-from ._cipher import CredentialCipher
+from ._tables import EncryptedTables
 from .base import Credential, new_credential, updated_credential
 
 __all__ = ["SQLCredentialStore"]
@@ -26,30 +26,8 @@ _UPDATE = "UPDATE credentials SET name = ?, updated_at = ?, data = ? WHERE id = 
 _DELETE = "DELETE FROM credentials WHERE id = ?"
 
 
-class SQLCredentialStore:
+class SQLCredentialStore(EncryptedTables):
     """Create/get/list/update/delete on a ``credentials`` table, data encrypted."""
-
-    def __init__(self, cipher: CredentialCipher | None) -> None:
-        self._cipher = cipher
-
-    @property
-    def cipher(self) -> CredentialCipher:
-        # Resolved on first use: a store that is never used never creates a key file.
-        if self._cipher is None:
-            self._cipher = CredentialCipher.from_environment()
-        return self._cipher
-
-    async def _one(self, sql: str, values: Sequence[Any]) -> Any:
-        """The first row of a query (None when there is none)."""
-        raise NotImplementedError
-
-    async def _all(self, sql: str, values: Sequence[Any]) -> list[Any]:
-        """Every row of a query."""
-        raise NotImplementedError
-
-    async def _run(self, sql: str, values: Sequence[Any]) -> int:
-        """Run a write; the number of rows it changed."""
-        raise NotImplementedError
 
     async def create(
         self, *, name: str, type: str, data: Mapping[str, Any], id: str | None = None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._exceptions import ExecutionNotFoundError
-from ..credentials import CredentialCipher
+from ..credentials._tables import EncryptedTables
 from ._model import Webhook, WebhookLogEntry
 from .base import DEFAULT_KEPT_LOGS, WebhookConflictError
 
@@ -50,30 +50,8 @@ _LOGS = (
 )
 
 
-class SQLWebhookStore:
+class SQLWebhookStore(EncryptedTables):
     """The :class:`~linkflow_engine.webhooks.WebhookStore` contract over SQL primitives."""
-
-    def __init__(self, cipher: CredentialCipher | None) -> None:
-        self._cipher = cipher
-
-    @property
-    def cipher(self) -> CredentialCipher:
-        # Resolved on first use, as the credential stores do: no key file until needed.
-        if self._cipher is None:
-            self._cipher = CredentialCipher.from_environment()
-        return self._cipher
-
-    async def _one(self, sql: str, values: Sequence[Any]) -> Any:
-        """The first row of a query (None when there is none)."""
-        raise NotImplementedError
-
-    async def _all(self, sql: str, values: Sequence[Any]) -> list[Any]:
-        """Every row of a query."""
-        raise NotImplementedError
-
-    async def _run(self, sql: str, values: Sequence[Any]) -> int:
-        """Run a write; the number of rows it changed."""
-        raise NotImplementedError
 
     async def create(self, webhook: Webhook) -> Webhook:
         row = (
