@@ -107,3 +107,46 @@ async def test_spec_websocket_flow_against_serve(tmp_path: Path) -> None:
     assert node_done == ["start", "nap", "greet"]
     sequences = [m["sequence"] for m in seen]
     assert sequences == sorted(sequences)
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        {"type": "schedule_trigger", "config": {"cron": "* * * * * *"}},
+        {"type": "interval_trigger", "config": {"interval": 1, "unit": "seconds"}},
+    ],
+    ids=["cron-seconds", "interval"],
+)
+def test_serve_fires_an_active_schedule_in_real_time(
+    tmp_path: Path, trigger: dict[str, object]
+) -> None:
+    """linkflow serve runs the scheduler: an activated timed workflow starts by itself, in
+    mode schedule, once per slot."""
+    workflow = {
+        "id": "wf-tick",
+        "name": "tick",
+        "nodes": [{"id": "tick", **trigger}, {"id": "done", "type": "noop"}],
+        "connections": [{"source": "tick", "target": "done"}],
+    }
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with (
+        serving(tmp_path / "db", "--api-key", KEY) as server,
+        httpx.Client(base_url=server.url + "/api/v1", headers=headers) as api,
+    ):
+        assert api.post("/workflows", json=workflow).status_code == 201
+        assert api.post("/workflows/wf-tick/activate").status_code == 200
+        deadline = time.monotonic() + 20
+        executions: list[dict[str, object]] = []
+        while time.monotonic() < deadline and len(executions) < 3:
+            time.sleep(0.2)
+            answer = api.get("/executions", params={"workflowId": "wf-tick", "mode": "schedule"})
+            executions = answer.json()["data"]["executions"]
+        assert api.post("/workflows/wf-tick/deactivate").status_code == 200
+        listed = api.get("/executions", params={"workflowId": "wf-tick", "limit": 100})
+        details = [
+            api.get(f"/executions/{e['id']}", params={"includeData": "true"}).json()["data"]
+            for e in listed.json()["data"]["executions"]
+        ]
+    assert len(executions) >= 3
+    slots = [d["execution"]["nodeExecutions"][0]["output"]["scheduledTime"] for d in details]
+    assert len(slots) == len(set(slots))  # each slot fired once
