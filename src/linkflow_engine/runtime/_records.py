@@ -73,8 +73,23 @@ def format_timestamp(ts: float | None) -> str | None:
     """Epoch seconds as ISO-8601 UTC with milliseconds and a ``Z``, as the spec writes them."""
     if ts is None:
         return None
-    text = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    second = int(ts // 1)
+    micros = round((ts - second) * 1_000_000)  # as datetime rounds, then truncate to ms
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    millis = micros // 1000
+    # Every event and log line carries a timestamp: format each second once, not each call.
+    prefix = _second_prefix.get(second)
+    if prefix is None:
+        if len(_second_prefix) > 64:
+            _second_prefix.clear()
+        prefix = _second_prefix[second] = datetime.fromtimestamp(second, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
+    return f"{prefix}.{millis:03d}Z"
+
+
+_second_prefix: dict[int, str] = {}
 
 
 def parse_timestamp(text: str | None) -> float | None:
