@@ -55,3 +55,14 @@ def test_custom_node(capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_example_is_covered(folder: str) -> None:
     """Each example folder has a test above (a new example needs one)."""
     assert f"test_{folder.replace('-', '_')}" in globals()
+
+
+def test_readme_example_runs_as_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's Python example prints what its comment says."""
+    import re
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert code is not None
+    exec(compile(code.group(1), "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "completed {'greet': {'greeting': 'Hello, Ada!'}}"
