@@ -263,3 +263,27 @@ def test_workflow_fixture_is_valid() -> None:
         validate_workflow(doc, registry)
     assert conn("a", "b")["source"] == "a"
     assert isinstance(registry, NodeRegistry)
+
+
+async def test_save_execution_progress_false_writes_only_at_the_end(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """settings.saveExecutionProgress false: no node run is stored while the run goes on;
+    all of them are when it ends."""
+    counting = Counting()
+    doc = chain(
+        node("a", "count"),
+        node("s", "slow", config={"seconds": 0.3}),
+        settings={"saveExecutionProgress": False},
+    )
+    async with Engine(make_shared_storage(), counting.registry) as engine:
+        execution = await engine.execute(doc, {"n": 0}, wait=False)
+        with anyio.fail_after(10):
+            while counting.calls["s"] == 0:
+                await anyio.sleep(0.01)
+        async with Engine(make_shared_storage(), counting.registry, recover=False) as reader:
+            midway = await reader.get_execution(execution.id)
+        await wait_for_status(engine, execution.id, ExecutionStatus.COMPLETED)
+        done = await engine.get_execution(execution.id)
+    assert midway.node_executions == []
+    assert [n.status.value for n in done.node_executions] == ["completed"] * 3

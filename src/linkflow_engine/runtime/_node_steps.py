@@ -197,7 +197,7 @@ class NodeSteps:
         record.port = port
         record.finished_at = self.services.clock()
         walk.named[node.name] = output
-        await self.recorder.save(record)
+        await self.recorder.node_settled(record)
         self.publish(
             NodeCompleted,
             {
@@ -224,7 +224,7 @@ class NodeSteps:
         if on_error in ("continue", "errorOutput"):
             record.output = {"error": failure.to_dict()}
             record.port = "error" if on_error == "errorOutput" else self.plan.default_port[node.id]
-        await self.recorder.save(record)
+        await self.recorder.node_settled(record)
         self.publish(
             NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": failure.to_dict()}
         )
@@ -246,7 +246,7 @@ class NodeSteps:
             message=f"interrupted: {reason}", code=code, node_id=node.id, node_name=node.name
         )
         record.finished_at = self.services.clock()
-        await self.recorder.save(record)
+        await self.recorder.node_settled(record)
         self.publish(
             NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": record.error.to_dict()}
         )

@@ -52,6 +52,10 @@ class Recorder:
         self.abandoned = False
         """True once another process owns the execution: nothing more is written."""
         self._durable = services.storage.durable
+        # settings.saveExecutionProgress false: write once at the end (and when pausing); a
+        # crash then loses the whole run's progress, and recovery runs every node again.
+        workflow = execution.workflow
+        self._per_node = workflow is None or workflow.settings.save_execution_progress
         self._keeps_events = self._durable
         self._sequence = event_sequence
         self._logs_saved = len(execution.logs)
@@ -110,6 +114,14 @@ class Recorder:
         left = list(self._recyclable.values())
         self._recyclable.clear()
         return left
+
+    async def node_settled(self, record: NodeExecution) -> None:
+        """A node run finished: write its progress now, unless the workflow asked to save
+        progress only at the end."""
+        if self._per_node:
+            await self.save(record)
+        elif self._durable:
+            self._dirty[record.sequence] = record
 
     async def save(self, *changed: NodeExecution) -> None:
         """Write the ``changed`` node runs and those created since the last save (in their

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 Row = Sequence[Any]
 
 FINISHED = ("completed", "failed", "cancelled")
-UNFINISHED_WITH_WORKER = ("running", "paused")
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
 DAY = 86400.0
 
