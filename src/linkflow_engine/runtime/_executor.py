@@ -117,6 +117,8 @@ class ExecutionRun(NodeSteps):
         self.plan = plan
         self.workflow = plan.workflow
         self.recorder = Recorder(services, execution, event_sequence=event_sequence)
+        self.log = self.recorder.log
+        self.publish = self.recorder.publish
         self._starts = list(starts)
         self._reused = list(reused)
         self._resumed = resumed

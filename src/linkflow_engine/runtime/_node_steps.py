@@ -20,6 +20,7 @@ from ..expressions import Expression, Template, compile_expression
 from ..graph import Connection, Node
 from ..nodes import NodeContext
 from ._branches import run_body
+from ._recorder import Payload
 from ._records import ExecutionError, NodeExecution, NodeStatus
 from ._retry import error_code
 from ._scope import condition_scope, node_scope
@@ -57,11 +58,9 @@ class NodeSteps:
     _static_data: dict[str, Any]
     _scope_base: dict[str, Any]
 
-    def log(self, node: Node | None, level: str, message: str, data: dict[str, Any]) -> None:
-        self.recorder.log(node, level, message, data)
-
-    def publish(self, event_class: type[Event], payload: dict[str, Any]) -> None:
-        self.recorder.publish(event_class, payload)
+    # The recorder's own bound methods (set by ExecutionRun): no extra call on the hot path.
+    log: Callable[[Node | None, str, str, dict[str, Any]], None]
+    publish: Callable[[type[Event], Payload], None]
 
     def cancel(self, code: str = "CANCELLED") -> None:
         raise NotImplementedError
@@ -99,7 +98,7 @@ class NodeSteps:
             return {self.plan.default_port[node_id]: value}
         record.status = NodeStatus.RUNNING
         record.started_at = self.services.clock()
-        self.publish(NodeStarted, {"nodeId": node.id, "nodeName": node.name})
+        self.publish(NodeStarted, lambda: {"nodeId": node.id, "nodeName": node.name})
         if node.pinned_data is not None and self.execution.mode.value == "manual":
             return await self._node_completed(
                 walk, node, record, {self.plan.default_port[node_id]: node.pinned_data}
@@ -200,7 +199,7 @@ class NodeSteps:
         await self.recorder.node_settled(record)
         self.publish(
             NodeCompleted,
-            {
+            lambda: {
                 "nodeId": node.id,
                 "nodeName": node.name,
                 "port": port,

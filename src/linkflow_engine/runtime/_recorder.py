@@ -16,7 +16,7 @@ and nothing is checked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..events import Event, ExecutionLogged
@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from ..storage.base import Lease
     from ._executor import RunServices
 
-__all__ = ["Recorder"]
+__all__ = ["Payload", "Recorder"]
+
+Payload = dict[str, Any] | Callable[[], dict[str, Any]]
+"""An event payload, or a function making it (so the hot path builds nothing unheard)."""
 
 _RECYCLED_FIELDS: dict[str, Any] = {
     "status": NodeStatus.PENDING,
@@ -166,20 +169,23 @@ class Recorder:
         self.execution.logs.append(entry)
         self.publish(ExecutionLogged, entry.to_dict())
 
-    def publish(self, event_class: type[Event], payload: dict[str, Any]) -> None:
+    def publish(self, event_class: type[Event], payload: Payload) -> None:
+        """Number the event; build it only when someone listens or storage keeps it (a
+        callable ``payload`` is called only then)."""
         self._sequence += 1
         broker = self.services.broker
         listening = not broker.idle and broker.has_subscribers(self.execution.id)
         if not (listening or self._keeps_events):
             return
+        data = payload() if callable(payload) else payload
         if self.redactor is not None:
-            payload = self.redactor.redact(payload)
+            data = self.redactor.redact(data)
         event = event_class(
             execution_id=self.execution.id,
             workflow_id=self.execution.workflow_id,
             sequence=self._sequence,
             timestamp=self.services.clock(),
-            payload=payload,
+            payload=data,
         )
         if self._keeps_events:
             self._events.append(event.to_dict())
