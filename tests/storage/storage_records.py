@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from linkflow_engine.events import Event, NodeCompleted
 from linkflow_engine.graph import Workflow
 from linkflow_engine.runtime._records import (
     Execution,
@@ -101,6 +102,19 @@ def make_node(sequence: int = 0, **fields: Any) -> NodeExecution:
 def make_log(message: str = "hello", timestamp: float = T0 + 2) -> LogEntry:
     return LogEntry(
         timestamp=timestamp, level="info", message=message, node_id="step", data={"k": [1]}
+    )
+
+
+def make_event(
+    sequence: int, execution_id: str = "ex-1", workflow_id: str | None = "wf-1"
+) -> Event:
+    """A node.completed event with a payload that JSON must escape."""
+    return NodeCompleted(
+        execution_id=execution_id,
+        workflow_id=workflow_id,
+        sequence=sequence,
+        timestamp=T0 + sequence + 0.123456,
+        payload={"nodeId": "step", "output": {"n": sequence, "text": "a\nb"}},
     )
 
 

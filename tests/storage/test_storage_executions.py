@@ -9,6 +9,7 @@ from storage_records import (
     T0,
     execution_fields,
     failure,
+    make_event,
     make_execution,
     make_log,
     make_node,
@@ -204,14 +205,15 @@ async def test_list_returns_summaries_without_data(storage: Storage) -> None:
 
 
 async def test_events_are_listed_after_a_sequence(storage: Storage) -> None:
-    """list_events returns the events after the given sequence, in order."""
-    events = [{"type": "x", "sequence": n, "payload": {"n": n}} for n in (1, 2, 3)]
+    """list_events returns the events after the given sequence, in order, in wire form."""
+    await storage.create_execution(make_execution())
+    events = [make_event(n) for n in (1, 2, 3)]
     await storage.append_events("ex-1", events[:2])
     await storage.append_events("ex-1", events[2:])
     later = await storage.list_events("ex-1", after_sequence=1)
     assert [(e.execution_id, e.sequence, e.data) for e in later] == [
-        ("ex-1", 2, events[1]),
-        ("ex-1", 3, events[2]),
+        ("ex-1", 2, events[1].to_dict()),
+        ("ex-1", 3, events[2].to_dict()),
     ]
     assert await storage.list_events("other") == []
 

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from storage_records import DAY, T0, make_execution, make_finished, make_log, make_node
+from storage_records import (
+    DAY,
+    T0,
+    make_event,
+    make_execution,
+    make_finished,
+    make_log,
+    make_node,
+)
 
 from linkflow_engine import ExecutionNotFoundError
 from linkflow_engine.runtime._records import ExecutionStatus
@@ -88,7 +96,7 @@ async def _seed_prune(storage: Storage) -> None:
         await storage.create_execution(execution)
         await storage.save_node_execution(execution.id, make_node())
         await storage.append_logs(execution.id, [make_log()])
-        await storage.append_events(execution.id, [{"type": "x", "sequence": 1}])
+        await storage.append_events(execution.id, [make_event(1, execution.id)])
     await storage.create_execution(make_finished("w2-0", COMPLETED, T0, workflow_id="wf-2"))
 
 

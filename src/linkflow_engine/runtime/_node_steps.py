@@ -196,7 +196,7 @@ class NodeSteps:
         record.port = port
         record.finished_at = self.services.clock()
         walk.named[node.name] = output
-        await self.recorder.node_settled(record)
+        # The event first, so the node's progress write stores it with the node run.
         self.publish(
             NodeCompleted,
             lambda: {
@@ -207,6 +207,7 @@ class NodeSteps:
                 "duration": record.duration,
             },
         )
+        await self.recorder.node_settled(record)
         return emitted
 
     async def _node_failed(
@@ -223,10 +224,10 @@ class NodeSteps:
         if on_error in ("continue", "errorOutput"):
             record.output = {"error": failure.to_dict()}
             record.port = "error" if on_error == "errorOutput" else self.plan.default_port[node.id]
-        await self.recorder.node_settled(record)
         self.publish(
             NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": failure.to_dict()}
         )
+        await self.recorder.node_settled(record)
         if record.port is not None:
             walk.named[node.name] = record.output
             return {record.port: record.output}
@@ -245,10 +246,10 @@ class NodeSteps:
             message=f"interrupted: {reason}", code=code, node_id=node.id, node_name=node.name
         )
         record.finished_at = self.services.clock()
-        await self.recorder.node_settled(record)
         self.publish(
             NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": record.error.to_dict()}
         )
+        await self.recorder.node_settled(record)
 
     def record_skipped(self, node_id: str, iteration: int | None) -> None:
         node = self.plan.graph.nodes[node_id]

@@ -62,7 +62,7 @@ class Recorder:
         self._keeps_events = self._durable
         self._sequence = event_sequence
         self._logs_saved = len(execution.logs)
-        self._events: list[dict[str, Any]] = []
+        self._events: list[Event] = []
         self._dirty: dict[int, NodeExecution] = {}
         self._recyclable: dict[tuple[str, int | None], NodeExecution] = {}
         self.redactor: Redactor | None = None
@@ -188,6 +188,6 @@ class Recorder:
             payload=data,
         )
         if self._keeps_events:
-            self._events.append(event.to_dict())
+            self._events.append(event)
         if listening:
             broker.publish(event)

@@ -89,6 +89,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             ip TEXT)""",
         "CREATE INDEX webhook_logs_webhook ON webhook_logs (webhook_id, id)",
     ),
+    # 4: a node run's row also carries the events of the progress writes that wrote it (one
+    # JSON array per write, a line each), so a node's progress commit writes one b-tree.
+    ("ALTER TABLE node_executions ADD COLUMN events TEXT",),
 )
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 if TYPE_CHECKING:
+    from ..events import Event
     from ..graph import Workflow
     from ..runtime._records import (
         Execution,
@@ -166,7 +167,7 @@ class Storage(Protocol):
         *,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[dict[str, Any]] = (),
+        events: Sequence[Event] = (),
         fence: int | None = None,
     ) -> None:
         """One atomic write of an execution's progress: upsert ``nodes`` (by sequence),
@@ -180,8 +181,8 @@ class Storage(Protocol):
         """Append log entries (kept in order of appending)."""
         ...
 
-    async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
-        """Keep wire-form events (each has ``sequence``) for replay to late subscribers."""
+    async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
+        """Keep events for replay to late subscribers (read back in their wire form)."""
         ...
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from .._exceptions import ExecutionNotFoundError, StorageError
+from ..events import Event
 from ..graph import Workflow
 from ..runtime._records import (
     Execution,
@@ -171,7 +172,7 @@ class MemoryStorage:
         *,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[dict[str, Any]] = (),
+        events: Sequence[Event] = (),
         fence: int | None = None,
     ) -> None:
         self._get(execution_id)
@@ -188,10 +189,11 @@ class MemoryStorage:
         self._check_fence(execution_id, fence)
         stored.logs.extend(entries)
 
-    async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
+    async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
         kept = self._events.setdefault(execution_id, [])
         kept.extend(
-            StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e) for e in events
+            StoredEvent(execution_id=execution_id, sequence=e.sequence, data=e.to_dict())
+            for e in events
         )
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:

@@ -20,6 +20,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from .._exceptions import ExecutionNotFoundError, StorageError
+from ..events import Event
 from ..graph import Workflow
 from ..runtime._records import (
     Execution,
@@ -292,7 +293,7 @@ class PostgresStorage:
         *,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[dict[str, Any]] = (),
+        events: Sequence[Event] = (),
         fence: int | None = None,
     ) -> None:
         upsert = _pg(_sql.NODE_UPSERT.format(values=_sql.NODE_VALUES_TYPED, fence=""))
@@ -322,7 +323,7 @@ class PostgresStorage:
             async with connection.cursor() as insert:
                 await insert.executemany(_LOG_INSERT, _sql.log_params(execution_id, entries))
 
-    async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
+    async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
         async with self.pool.connection() as connection, connection.cursor() as cursor:
             await cursor.executemany(_EVENT_UPSERT, _sql.event_params(execution_id, events))
 

@@ -15,13 +15,13 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import attrs
 
 from .._exceptions import ExecutionNotFoundError, StorageError
+from ..events import Event
 from ..graph import Workflow
 from ..runtime._records import (
     Execution,
@@ -49,10 +49,25 @@ _LOG_INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _EVENT_INSERT = "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)"
-# save_progress writes for an execution the executor holds: no existence check through SELECT.
-_NODE_PUT = _NODE_UPSERT.replace(
-    f"SELECT id, {_sql.NODE_VALUES} FROM executions WHERE id = ? ",
-    f"VALUES (?, {_sql.NODE_VALUES})",
+# save_progress's write of a node run, for an execution the executor holds (no existence check),
+# carrying the events of the write: each write's events are one JSON array, appended to the
+# row's ``events`` as a line. ``{fence}`` makes a stale fence write nothing.
+_NODE_PUT = f"""
+INSERT INTO node_executions (execution_id, {_sql.NODE_DATA_COLUMNS}, events)
+SELECT ?, {_sql.NODE_VALUES}, ? {{fence}}
+ON CONFLICT (execution_id, sequence) DO UPDATE SET
+  node_id = excluded.node_id, node_name = excluded.node_name, status = excluded.status,
+  started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error,
+  attempts = excluded.attempts, iteration = excluded.iteration, port = excluded.port,
+  reused = excluded.reused, source_execution_id = excluded.source_execution_id,
+  input = excluded.input, output = excluded.output,
+  events = CASE WHEN node_executions.events IS NULL THEN excluded.events
+    WHEN excluded.events IS NULL THEN node_executions.events
+    ELSE node_executions.events || char(10) || excluded.events END
+"""
+_NODE_PUT_UNFENCED = _NODE_PUT.format(fence="WHERE true")
+_NODE_PUT_FENCED = _NODE_PUT.format(
+    fence="WHERE NOT EXISTS (SELECT 1 FROM leases WHERE execution_id = ? AND fence <> ?)"
 )
 _NODE_UPSERT_FENCED = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence=_sql.FENCE_CONDITION)
 
@@ -117,19 +132,9 @@ class SQLiteStorage:
             raise StorageError(f"{self!r} is not open (call await storage.open())")
         return self._connection
 
-    @contextmanager
-    def _write_lock(self) -> Iterator[sqlite3.Connection]:
+    def _write_lock(self) -> _WriteTransaction:
         """A transaction holding the database's write lock from its first statement."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        if self._checkpointer is not None:
-            self._checkpointer.committed()
+        return _WriteTransaction(self._db, self._checkpointer)
 
     # -- workflows -------------------------------------------------------------------------
 
@@ -297,20 +302,32 @@ class SQLiteStorage:
         *,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[dict[str, Any]] = (),
+        events: Sequence[Event] = (),
         fence: int | None = None,
     ) -> None:
         # One transaction (one commit) for the whole step: the per-node cost of durability.
+        # The events ride in the first node's row, so the usual step (one node settled) writes
+        # one row of one b-tree: a separate events row cost a second b-tree page per commit
+        # (measured: 27 -> 19 µs per write). The fence is checked by that same statement.
+        batch = _event_text(events) if events else None
         with self._write_lock() as db:
-            if fence is not None:
-                self._check_fence(execution_id, fence)
-            # execute() for the usual single row: executemany costs ~6 µs more for one.
-            for node in nodes:
-                db.execute(_NODE_PUT, _node_row(execution_id, node))
+            if nodes:
+                first, *others = nodes
+                if fence is None:
+                    db.execute(_NODE_PUT_UNFENCED, _node_row(execution_id, first, batch))
+                elif not db.execute(
+                    _NODE_PUT_FENCED, (*_node_row(execution_id, first, batch), execution_id, fence)
+                ).rowcount:
+                    raise _lost_lease(execution_id)
+                for node in others:
+                    db.execute(_NODE_PUT_UNFENCED, _node_row(execution_id, node, None))
+            else:
+                if fence is not None:
+                    self._check_fence(execution_id, fence)
+                if batch is not None:
+                    db.execute(_EVENT_INSERT, _event_batch(execution_id, events, batch))
             if logs:
                 db.executemany(_LOG_INSERT, _sql.log_params(execution_id, logs))
-            if events:
-                db.execute(_EVENT_INSERT, _event_batch(execution_id, events))
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
@@ -327,21 +344,31 @@ class SQLiteStorage:
         if current is not None and current[0] != fence:
             raise _lost_lease(execution_id)
 
-    async def append_events(self, execution_id: str, events: Sequence[dict[str, Any]]) -> None:
+    async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
         if events:
-            self._db.execute(_EVENT_INSERT, _event_batch(execution_id, events))
+            self._db.execute(_EVENT_INSERT, _event_batch(execution_id, events, _event_text(events)))
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
-        rows = self._db.execute(
-            "SELECT data FROM events WHERE execution_id = ? AND last_sequence > ? "
-            "ORDER BY first_sequence",
-            (execution_id, after_sequence),
-        )
+        # Batches of events live in the events table and in node rows (see save_progress).
+        db = self._db
+        rows = db.execute(
+            "SELECT data FROM events WHERE execution_id = ? AND last_sequence > ? UNION ALL "
+            "SELECT events FROM node_executions WHERE execution_id = ? AND events IS NOT NULL",
+            (execution_id, after_sequence, execution_id),
+        ).fetchall()
+        workflow = db.execute("SELECT workflow_id FROM executions WHERE id = ?", (execution_id,))
+        workflow_id = (workflow.fetchone() or (None,))[0]
+        found = [
+            _wire_event(item, execution_id, workflow_id)
+            for (text,) in rows
+            for batch in text.split("\n")
+            for item in json.loads(batch)
+        ]
+        found.sort(key=lambda event: event["sequence"])
         return [
-            StoredEvent(execution_id=execution_id, sequence=event["sequence"], data=event)
-            for (data,) in rows
-            for event in json.loads(data)
-            if event["sequence"] > after_sequence
+            StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e)
+            for e in found
+            if e["sequence"] > after_sequence
         ]
 
     async def find_node_outputs(
@@ -476,6 +503,29 @@ class SQLiteStorage:
             raise ExecutionNotFoundError("delivery", delivery_id)
 
 
+class _WriteTransaction:
+    """``with``: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on an exception (a class, not a
+    generator-based context manager: entered once per node, it costs a third as much)."""
+
+    __slots__ = ("_checkpointer", "_db")
+
+    def __init__(self, db: sqlite3.Connection, checkpointer: Checkpointer | None) -> None:
+        self._db = db
+        self._checkpointer = checkpointer
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self._db.execute("ROLLBACK")
+            return
+        self._db.execute("COMMIT")
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+
+
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -495,11 +545,33 @@ def _lost_lease(execution_id: str) -> StorageError:
     return StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")
 
 
-def _node_row(execution_id: str, node: NodeExecution) -> tuple[Any, ...]:
+def _node_row(execution_id: str, node: NodeExecution, events: str | None) -> tuple[Any, ...]:
     params = _sql.node_params(execution_id, node, None)
-    return (execution_id, *params[:-1])  # node_params ends with the id for the SELECT form
+    return (execution_id, *params[:-1], events)  # node_params ends with the id of the SELECT form
 
 
-def _event_batch(execution_id: str, events: Sequence[dict[str, Any]]) -> tuple[Any, ...]:
-    sequences = [event["sequence"] for event in events]
-    return (execution_id, min(sequences), max(sequences), _sql.dump(list(events)))
+def _event_batch(execution_id: str, events: Sequence[Event], text: str) -> tuple[Any, ...]:
+    sequences = [event.sequence for event in events]
+    return (execution_id, min(sequences), max(sequences), text)
+
+
+def _event_text(events: Sequence[Event]) -> str:
+    """A batch of events as stored: ``[type, sequence, timestamp, payload]`` each. What every
+    event of an execution shares (its ids) is left out and the timestamp stays a number, which
+    halves what a node's progress write stores and skips building the wire form."""
+    return _sql.dump([(e.type, e.sequence, e.timestamp, e.payload) for e in events])
+
+
+def _wire_event(item: Any, execution_id: str, workflow_id: str | None) -> dict[str, Any]:
+    """A stored event in its wire form (databases of 0.1.0.dev0 kept the wire form itself)."""
+    if isinstance(item, dict):
+        return item
+    kind, sequence, timestamp, payload = item
+    return {
+        "type": kind,
+        "executionId": execution_id,
+        "workflowId": workflow_id,
+        "sequence": sequence,
+        "timestamp": format_timestamp(timestamp),
+        "payload": payload,
+    }
