@@ -6,19 +6,30 @@ reach the host's metadata service or private ports (SSRF). So every outgoing req
 *after DNS resolution*: a host resolving to a loopback, private, link-local, multicast, reserved
 or unspecified address is refused unless an allow-list entry (a host name, an IP address or a
 CIDR range) permits it. One policy per engine serves callbacks and nodes alike.
+
+The check that counts is made when connecting: the engine's HTTP client (``ctx.http``,
+callbacks, OAuth2 token requests) has a :func:`guarded_transport`, which resolves each host
+itself, checks every address and connects to one of those very addresses. A name that resolved
+to a public address when a caller checked it and to a private one a moment later (DNS
+rebinding) therefore never reaches the private one, and a node that forgets to call
+``ctx.outbound.check(url)`` is still held to the policy.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
 
+if TYPE_CHECKING:
+    import httpx
+
 from ._exceptions import LinkflowError
 
-__all__ = ["OutboundPolicy", "OutboundRefused"]
+__all__ = ["OutboundPolicy", "OutboundRefused", "guarded_transport"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -83,10 +94,15 @@ class OutboundPolicy:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise OutboundRefused(url, "only http and https URLs with a host are allowed")
-        host = parts.hostname.lower().rstrip(".")
-        addresses = await _resolve(
-            url, host, parts.port or (443 if parts.scheme == "https" else 80)
-        )
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return await self.addresses(parts.hostname, port, url=url)
+
+    async def addresses(self, host: str, port: int, *, url: str | None = None) -> list[str]:
+        """The addresses ``host`` resolves to, all allowed; OutboundRefused (naming ``url``,
+        or ``host:port``) when it does not resolve or any of them is not allowed."""
+        url = url or f"{host}:{port}"
+        host = host.lower().rstrip(".")
+        addresses = await _resolve(url, host, port)
         if host in self.hosts:
             return addresses
         for text in addresses:
@@ -95,6 +111,15 @@ class OutboundPolicy:
                     url, f"{host} resolves to {text}, a non-public address (allow it explicitly)"
                 )
         return addresses
+
+
+def guarded_transport(policy: OutboundPolicy) -> httpx.AsyncHTTPTransport:
+    """An httpx transport that connects only to addresses ``policy`` allows, checked at
+    connect time (see the module's docstring). A refused connection raises OutboundRefused
+    from the request."""
+    from ._guarded_http import GuardedTransport  # on use: httpx loads only when needed
+
+    return GuardedTransport(policy)
 
 
 async def _resolve(url: str, host: str, port: int) -> list[str]:

@@ -131,7 +131,8 @@ class NodeContext:
 
     @property
     def http(self) -> httpx.AsyncClient:
-        """The engine's shared HTTP client (connection pooling; closed with the engine)."""
+        """The engine's shared HTTP client (connection pooling; closed with the engine). It
+        connects only to addresses the outbound policy allows, checked when connecting."""
         return self._services.http_client()
 
     async def credentials(self, credential_id: str) -> dict[str, Any]:
@@ -153,8 +154,9 @@ class NodeContext:
 
     @property
     def outbound(self) -> OutboundPolicy:
-        """The engine's outbound policy: ``await ctx.outbound.check(url)`` before any request
-        to a URL a workflow chose (and before every redirect hop)."""
+        """The engine's outbound policy. :attr:`http` holds every connection to it anyway;
+        ``await ctx.outbound.check(url)`` before a request (and each redirect hop) to a URL a
+        workflow chose fails early, with a clear reason, before anything is prepared."""
         return self._services.outbound_policy()
 
     async def sleep(self, seconds: float) -> None:

@@ -222,8 +222,15 @@ class Engine(EngineHistory):
 
             # No cookie jar: one client serves every workflow, and a cookie one workflow's
             # request received must not ride along with another workflow's request.
+            from ..outbound import guarded_transport
+
             jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-            self._http = httpx.AsyncClient(timeout=30.0, follow_redirects=False, cookies=jar)
+            self._http = httpx.AsyncClient(
+                timeout=30.0,
+                follow_redirects=False,
+                cookies=jar,
+                transport=guarded_transport(self.outbound),  # the policy holds at connect time
+            )
         return self._http
 
     async def _close_http(self) -> None:
