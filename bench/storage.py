@@ -8,6 +8,10 @@ SQLite and on PostgreSQL (progress saved after every node), by the in-memory eng
 baseline that calls the same function in ``graphlib`` order and writes the 20 outputs in ONE
 SQLite transaction per run. Targets: SQLite at most 50 µs per node.
 
+Cancel: milliseconds from one engine's cancel() to the node of the run another engine holds on
+the same database being interrupted. SQLite is polled (every 0.2 s, the default); PostgreSQL is
+notified (LISTEN/NOTIFY), measured with a 30 s poll so that the notification alone counts.
+
 L: 1,000,000 executions in a SQLite file (a few workflows, every status and mode, 60 days), then
 ``list_executions`` filtered by workflow and status (target < 10 ms) and ``execution_stats`` over
 a month (target < 300 ms).
@@ -133,9 +137,12 @@ async def bench_w3(workdir: Path, runs: int, dsn: str) -> None:
     print(f"  target SQLite <= 50 µs/node: {'met' if sqlite_value <= 50 else 'NOT met'}")
 
 
-async def cancel_latency_ms(make_storage: Any, samples: int = 10) -> list[float]:
+async def cancel_latency_ms(
+    make_storage: Any, *, poll_interval: float, samples: int = 10
+) -> list[float]:
     """Milliseconds from Engine B's cancel() to the run held by Engine A (same database)
-    interrupting its node: B writes the status, A's keeper sees it on its next poll."""
+    interrupting its node: B writes the status, A's keeper sees it by a notification when the
+    storage sends them (PostgreSQL), else at its next poll."""
     registry = NodeRegistry()
     interrupted: list[float] = []
 
@@ -152,8 +159,8 @@ async def cancel_latency_ms(make_storage: Any, samples: int = 10) -> list[float]
     }
     latencies = []
     async with (
-        Engine(make_storage(), registry) as holder,
-        Engine(make_storage(), registry) as other,
+        Engine(make_storage(), registry, poll_interval=poll_interval) as holder,
+        Engine(make_storage(), registry, poll_interval=poll_interval) as other,
     ):
         for _ in range(samples):
             execution = await holder.execute(document, wait=False)
@@ -167,16 +174,26 @@ async def cancel_latency_ms(make_storage: Any, samples: int = 10) -> list[float]
 
 
 async def bench_cancel(workdir: Path, dsn: str) -> None:
-    print("Cancel from another engine on the same database (poll interval 0.2 s)")
-    sqlite = await cancel_latency_ms(lambda: SQLiteStorage(workdir / "cancel.db"))
+    """SQLite by polling (the default 0.2 s); PostgreSQL by LISTEN/NOTIFY, its poll set to 30 s
+    so that only a notification can explain a stop within the measured time."""
+    print("Cancel from another engine on the same database (target < 1000 ms, 100 ms with NOTIFY)")
+    figures = {
+        "SQLite, polling every 0.2 s": await cancel_latency_ms(
+            lambda: SQLiteStorage(workdir / "cancel.db"), poll_interval=0.2
+        )
+    }
     schema = f"bench_cancel_{os.getpid()}"
     try:
-        postgres = await cancel_latency_ms(lambda: PostgresStorage(dsn, schema=schema))
+        figures["PostgreSQL, LISTEN/NOTIFY (poll 30 s)"] = await cancel_latency_ms(
+            lambda: PostgresStorage(dsn, schema=schema), poll_interval=30.0
+        )
+    except psycopg.OperationalError as error:
+        print(f"  (PostgreSQL skipped: {error})")
     finally:
         _drop_schema(dsn, schema)
-    for name, values in (("SQLite", sqlite), ("PostgreSQL", postgres)):
+    for name, values in figures.items():
         median, worst = values[len(values) // 2], values[-1]
-        print(f"  {name:10s} median {median:6.1f} ms, max {worst:6.1f} ms (target < 1000 ms)")
+        print(f"  {name:38s} median {median:6.1f} ms, max {worst:6.1f} ms")
 
 
 def _drop_schema(dsn: str, schema: str) -> None:

@@ -45,3 +45,9 @@ def make_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sto
 def make_shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
     """Like make_storage, for the backends two processes can share."""
     yield from _factories(request.param, tmp_path)
+
+
+@pytest.fixture
+def make_postgres_storage(tmp_path: Path) -> Iterator[StorageFactory]:
+    """A factory of PostgreSQL storages on one schema of their own."""
+    yield from _factories("postgres", tmp_path)

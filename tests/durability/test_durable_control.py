@@ -234,6 +234,34 @@ async def test_paused_execution_survives_a_restart(make_shared_storage: StorageF
     assert [n.status.value for n in done.node_executions] == ["completed"] * 5
 
 
+async def pauses_announced(engine: Engine, execution_id: str) -> int:
+    events = await engine.storage.list_events(execution_id)
+    return sum(event.data["type"] == "execution.paused" for event in events)
+
+
+async def test_recovered_paused_execution_stays_paused_until_resumed(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A new engine that recovers a paused execution pauses it again at the same node: it goes
+    on only when resumed."""
+    counting = Counting()
+    async with Engine(make_shared_storage(), counting.registry) as first:
+        execution = await first.execute(debug_doc(), {"n": 0}, debug=True, wait=False)
+        await wait_for_status(first, execution.id, ExecutionStatus.PAUSED)
+    async with Engine(make_shared_storage(), counting.registry) as second:
+        with anyio.fail_after(10):  # the recovered run announces its pause again
+            while await pauses_announced(second, execution.id) < 2:
+                await anyio.sleep(0.01)
+        paused = await second.get_execution(execution.id)
+        calls = dict(counting.calls)
+        await second.resume(execution.id)
+        await wait_for_status(second, execution.id, ExecutionStatus.COMPLETED)
+    assert paused.status is ExecutionStatus.PAUSED
+    assert paused.options["pausedAt"] == "b"
+    assert calls == {"a": 1}
+    assert counting.calls == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
 async def test_engine_close_leaves_durable_runs_resumable(
     make_shared_storage: StorageFactory,
 ) -> None:

@@ -132,7 +132,10 @@ class ExecutionRun(NodeSteps):
         self.debug = bool(options.get("debug"))
         self._breakpoints = frozenset(options.get("breakpoints") or ())
         self._stepping = bool(options.get("step"))
-        self._resume_past: str | None = options.get("pausedAt") if resumed else None
+        # Taken over after a resume() (stored running): go past the pause. Taken over while
+        # still paused (a recovery): pause there again.
+        resumed_past_pause = resumed and execution.status is ExecutionStatus.RUNNING
+        self._resume_past: str | None = options.get("pausedAt") if resumed_past_pause else None
         self.paused = False
         self._resume_signal: anyio.Event | None = None
         self.info = ExecutionInfo(

@@ -2,9 +2,11 @@
 
 For every execution this engine runs it holds a lease (renewed well before it expires) and
 watches the stored status, so that a cancel or a resume said in another process reaches the run
-within one poll. When a lease is lost (this process stalled and another took over) the run is
-abandoned without writing anything more. It also looks for executions whose owner died and
-hands them to the engine to finish.
+within one poll, or at once when the storage pushes status changes (a
+:class:`~linkflow_engine.storage.base.StatusFeed`, such as PostgreSQL's LISTEN/NOTIFY; the poll
+stays as the fallback). When a lease is lost (this process stalled and another took over) the
+run is abandoned without writing anything more. It also looks for executions whose owner died
+and hands them to the engine to finish.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ..storage.base import StatusFeed
 from ._records import ExecutionStatus
 
 if TYPE_CHECKING:
@@ -45,6 +48,9 @@ class Keeper:
         self.poll_interval = poll_interval
         self.clock = clock
         self._runs: dict[str, ExecutionRun] = {}
+        # One check at a time: a poll and a notification seeing the same resume must not both
+        # deliver it (the second could release the run's next pause).
+        self._checking = anyio.Lock()
 
     def __repr__(self) -> str:
         return f"Keeper(owner={self.owner!r}, runs={len(self._runs)})"
@@ -66,21 +72,44 @@ class Keeper:
                 await self.storage.release_lease(lease)
 
     async def watch(self, recover: Callable[[], Awaitable[object]]) -> None:
-        """Run until cancelled: poll statuses, renew leases, recover orphans."""
+        """Run until cancelled: poll statuses, renew leases, recover orphans; and check a run
+        as soon as the storage reports a change of its status, when it can."""
+        async with anyio.create_task_group() as group:
+            if isinstance(self.storage, StatusFeed):
+                group.start_soon(self._follow, self.storage)
+            await self._poll(recover)
+
+    async def _follow(self, feed: StatusFeed) -> None:
+        # On (re)connecting every run is checked: changes made while not listening are lost.
+        await feed.watch_status_changes(self._changed, connected=self._check_all)
+
+    async def _changed(self, execution_id: str) -> None:
+        run = self._runs.get(execution_id)
+        if run is not None:  # most changes are of runs other engines hold
+            await self._check_safely(run)
+
+    async def _poll(self, recover: Callable[[], Awaitable[object]]) -> None:
         next_recovery = self.clock() + self.lease_ttl
         while True:
             await anyio.sleep(self.poll_interval)
-            for run in list(self._runs.values()):
-                try:
-                    await self._check(run)
-                except Exception:  # a storage hiccup must not stop the watch of the others
-                    logger.exception("checking execution %s failed", run.execution.id)
+            await self._check_all()
             if self.clock() >= next_recovery:
                 next_recovery = self.clock() + self.lease_ttl
                 try:
                     await recover()
                 except Exception:
                     logger.exception("recovering interrupted executions failed")
+
+    async def _check_all(self) -> None:
+        for run in list(self._runs.values()):
+            await self._check_safely(run)
+
+    async def _check_safely(self, run: ExecutionRun) -> None:
+        try:
+            async with self._checking:
+                await self._check(run)
+        except Exception:  # a storage hiccup must not stop the watch of the others
+            logger.exception("checking execution %s failed", run.execution.id)
 
     async def _check(self, run: ExecutionRun) -> None:
         execution_id = run.execution.id

@@ -11,11 +11,13 @@ Rules every method keeps:
   compare-and-set; a terminal status (completed, failed, cancelled) is never overwritten.
 - Progress writes carry the writer's lease ``fence``; a write with a stale fence (another process
   took the execution over) raises :class:`~linkflow_engine.StorageError` and changes nothing.
+
+A backend may also offer :class:`StatusFeed`, an optional capability the engine uses when present.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
         NodeExecution,
     )
 
-__all__ = ["ExecutionQuery", "Lease", "Storage", "StoredEvent"]
+__all__ = ["ExecutionQuery", "Lease", "StatusFeed", "Storage", "StoredEvent"]
 
 
 @attrs.frozen(kw_only=True)
@@ -288,4 +290,31 @@ class Storage(Protocol):
         ``attempts``, ``nextAttemptAt``, ``status``, ``lastError``) of a delivery.
         ExecutionNotFoundError(``"delivery"``, id) when there is none; ValueError for an unknown
         field."""
+        ...
+
+
+@runtime_checkable
+class StatusFeed(Protocol):
+    """Optional: a storage that pushes cancels and resumes to the process running the execution.
+
+    Without it (memory, SQLite) that process sees them when it next polls the stored status
+    (``Engine(poll_interval=...)``); with it (PostgreSQL, through LISTEN/NOTIFY) at once. The
+    engine polls in both cases: the feed only makes the news arrive sooner.
+    """
+
+    async def watch_status_changes(
+        self,
+        changed: Callable[[str], Awaitable[object]],
+        *,
+        connected: Callable[[], Awaitable[object]],
+    ) -> None:
+        """Run until cancelled, reporting status changes made by any process sharing the storage.
+
+        Awaits ``changed(execution_id)`` after every committed change of an execution's status
+        to ``cancelled`` or ``running`` (a cancel, a resume); it may report other changes too,
+        and an id more than once. Awaits ``connected()`` each time it starts listening, the
+        first time and after a reconnect: changes made while it was not listening are not
+        reported, so the caller then looks at what it holds. Losing the connection is logged
+        and retried, never raised. The callbacks must not raise.
+        """
         ...

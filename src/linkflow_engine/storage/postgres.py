@@ -4,7 +4,8 @@ Install with the ``[postgres]`` extra. Nothing else in the package imports this 
 core never loads psycopg. Every connection of the pool has ``search_path`` set to the storage's
 schema, so several independent stores (and the contract tests) can share one database. Writes are
 single statements in autocommit mode, or explicit transactions where a check and a write must be
-atomic.
+atomic. It is a :class:`~linkflow_engine.storage.base.StatusFeed`: cancels and resumes are
+notified (LISTEN/NOTIFY, see :mod:`._postgres_listener`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -31,12 +32,18 @@ from ..runtime._records import (
     format_timestamp,
 )
 from . import _sql
+from ._postgres_listener import listen, status_channel
 from ._postgres_schema import migrate
 from .base import ExecutionQuery, Lease, StoredEvent
 
 __all__ = ["PostgresStorage"]
 
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def _pg(sql: str) -> str:
+    """The shared ``?``-placeholder statements in psycopg's ``%s`` style."""
+    return sql.replace("?", "%s")
 
 
 _LOG_INSERT = (
@@ -47,11 +54,39 @@ _EVENT_UPSERT = (
     "INSERT INTO events VALUES (%s, %s, %s) ON CONFLICT (execution_id, sequence) "
     "DO UPDATE SET data = excluded.data"
 )
+_NODE_UPSERT = _pg(_sql.NODE_UPSERT.format(values=_sql.NODE_VALUES_TYPED, fence=""))
 
+# save_progress's writes with a fence check in each statement. The lease row is share-locked
+# first, so no takeover can commit meanwhile and every statement sees the same fence.
+_LEASE_FENCE = "SELECT fence FROM leases WHERE execution_id = %s FOR SHARE"
+_FENCED = " WHERE NOT EXISTS (SELECT 1 FROM leases WHERE execution_id = %s AND fence <> %s)"
+_NODE_UPSERT_FENCED = _pg(
+    _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES_TYPED, fence=_sql.FENCE_CONDITION)
+)
+_LOG_INSERT_FENCED = (
+    "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
+    "SELECT %s, %s::float8, %s, %s, %s, %s::json" + _FENCED
+)
+_EVENT_UPSERT_FENCED = (
+    "INSERT INTO events SELECT %s, %s::integer, %s::json" + _FENCED
+    + " ON CONFLICT (execution_id, sequence) DO UPDATE SET data = excluded.data"
+)  # fmt: skip
 
-def _pg(sql: str) -> str:
-    """The shared ``?``-placeholder statements in psycopg's ``%s`` style."""
-    return sql.replace("?", "%s")
+_TRANSITION = (
+    "UPDATE executions SET status = ?, started_at = COALESCE(?, started_at), "
+    "finished_at = COALESCE(?, finished_at), cancelled_at = COALESCE(?, cancelled_at), "
+    "error = COALESCE(?::json, error), outputs = COALESCE(?::json, outputs) "
+    "WHERE id = ? AND status = ANY(?)"
+)
+# pg_notify in the statement itself: the notification goes out when the change commits, and
+# only when a row changed.
+_TRANSITION_NOTIFIED = (
+    f"WITH changed AS ({_TRANSITION} RETURNING id) SELECT pg_notify(?, id) FROM changed"
+)
+# A cancel and a resume are what the process running an execution must hear of; the other
+# changes (pausing, ending) are that process's own writes. PostgreSQL serialises the commits
+# that NOTIFY database-wide, so they stay off the path of every execution that ends.
+_NOTIFIED = frozenset({ExecutionStatus.CANCELLED, ExecutionStatus.RUNNING})
 
 
 class PostgresStorage:
@@ -61,6 +96,9 @@ class PostgresStorage:
     :param schema: the schema holding the tables (created on open when missing).
     :param min_size: connections the pool keeps open.
     :param max_size: connections the pool opens at most.
+
+    ``status_channel`` is the LISTEN/NOTIFY channel of the schema's cancels and resumes; while an
+    engine runs, it holds one connection of its own (outside the pool) listening on it.
     """
 
     durable = True
@@ -74,6 +112,7 @@ class PostgresStorage:
         self.schema = schema
         self._min_size = min_size
         self._max_size = max_size
+        self.status_channel = status_channel(schema)
         self._pool: AsyncConnectionPool | None = None
 
     def __repr__(self) -> str:
@@ -244,15 +283,15 @@ class PostgresStorage:
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
     ) -> bool:
-        cursor = await self._execute(
-            "UPDATE executions SET status = ?, started_at = COALESCE(?, started_at), "
-            "finished_at = COALESCE(?, finished_at), cancelled_at = COALESCE(?, cancelled_at), "
-            "error = COALESCE(?::json, error), outputs = COALESCE(?::json, outputs) "
-            "WHERE id = ? AND status = ANY(?)",
-            (status.value, started_at, finished_at, cancelled_at,
-             None if error is None else _sql.dump(error.to_dict()),
-             _sql.dump_optional(outputs), execution_id, [s.value for s in expected]),
+        values: tuple[Any, ...] = (
+            status.value, started_at, finished_at, cancelled_at,
+            None if error is None else _sql.dump(error.to_dict()),
+            _sql.dump_optional(outputs), execution_id, [s.value for s in expected],
         )  # fmt: skip
+        if status in _NOTIFIED:
+            cursor = await self._execute(_TRANSITION_NOTIFIED, (*values, self.status_channel))
+        else:
+            cursor = await self._execute(_TRANSITION, values)
         if cursor.rowcount == 0:
             await self._require_execution(execution_id)
         return cursor.rowcount == 1
@@ -262,6 +301,14 @@ class PostgresStorage:
         if row is None:
             raise ExecutionNotFoundError("execution", execution_id)
         return ExecutionStatus(row[0])
+
+    async def watch_status_changes(
+        self,
+        changed: Callable[[str], Awaitable[object]],
+        *,
+        connected: Callable[[], Awaitable[object]],
+    ) -> None:
+        await listen(self.dsn, self.status_channel, changed, connected)
 
     async def save_execution_options(self, execution_id: str, options: dict[str, Any]) -> None:
         cursor = await self._execute(
@@ -278,12 +325,11 @@ class PostgresStorage:
     async def save_node_execution(
         self, execution_id: str, node: NodeExecution, *, fence: int | None = None
     ) -> None:
-        upsert = _pg(_sql.NODE_UPSERT.format(values=_sql.NODE_VALUES_TYPED, fence=""))
         async with self.pool.connection() as connection, connection.transaction():
             if fence is not None:
                 await _check_fence(connection, execution_id, fence)
             params = _sql.node_params(execution_id, node, None)
-            written = (await connection.execute(upsert, params)).rowcount
+            written = (await connection.execute(_NODE_UPSERT, params)).rowcount
         if written == 0:
             raise ExecutionNotFoundError("execution", execution_id)
 
@@ -296,18 +342,23 @@ class PostgresStorage:
         events: Sequence[Event] = (),
         fence: int | None = None,
     ) -> None:
-        upsert = _pg(_sql.NODE_UPSERT.format(values=_sql.NODE_VALUES_TYPED, fence=""))
-        async with self.pool.connection() as connection, connection.transaction():
-            if fence is not None:
-                await _check_fence(connection, execution_id, fence)
-            async with connection.cursor() as cursor:
-                if nodes:
-                    params = [_sql.node_params(execution_id, n, None) for n in nodes]
-                    await cursor.executemany(upsert, params)
-                if logs:
-                    await cursor.executemany(_LOG_INSERT, _sql.log_params(execution_id, logs))
-                if events:
-                    await cursor.executemany(_EVENT_UPSERT, _sql.event_params(execution_id, events))
+        writes = _progress_writes(execution_id, nodes, logs, events, fence)
+        # One round trip: the transaction goes out as one pipeline, its result read at the end.
+        # Every write checks the fence itself, so a stale one commits having written nothing.
+        # (BEGIN and COMMIT as statements: psycopg's transaction() adds syncs to a pipeline. On
+        # an error the pool rolls back the connection it gets back.)
+        async with self.pool.connection() as connection:
+            async with connection.pipeline():
+                await connection.execute("BEGIN")
+                lease = None
+                if fence is not None:
+                    lease = await connection.execute(_LEASE_FENCE, (execution_id,))
+                async with connection.cursor() as cursor:
+                    for statement, params in writes:
+                        await cursor.executemany(statement, params)
+                await connection.execute("COMMIT")
+            if lease is not None:
+                _require_fence(execution_id, await lease.fetchone(), fence)
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
@@ -464,6 +515,33 @@ class PostgresStorage:
             raise ExecutionNotFoundError("delivery", delivery_id)
 
 
+def _progress_writes(
+    execution_id: str,
+    nodes: Sequence[NodeExecution],
+    logs: Sequence[LogEntry],
+    events: Sequence[Event],
+    fence: int | None,
+) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The statements of a save_progress call with their rows (fenced when ``fence`` is set)."""
+    fenced = () if fence is None else (execution_id, fence)
+    writes = []
+    if nodes:
+        upsert = _NODE_UPSERT if fence is None else _NODE_UPSERT_FENCED
+        writes.append((upsert, [_sql.node_params(execution_id, n, fence) for n in nodes]))
+    if logs:
+        insert = _LOG_INSERT if fence is None else _LOG_INSERT_FENCED
+        writes.append((insert, [(*p, *fenced) for p in _sql.log_params(execution_id, logs)]))
+    if events:
+        upsert = _EVENT_UPSERT if fence is None else _EVENT_UPSERT_FENCED
+        writes.append((upsert, [(*p, *fenced) for p in _sql.event_params(execution_id, events)]))
+    return writes
+
+
+def _require_fence(execution_id: str, row: Any, fence: int | None) -> None:
+    if row is not None and row[0] != fence:
+        raise StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")
+
+
 async def _check_fence(
     connection: psycopg.AsyncConnection[Any], execution_id: str, fence: int
 ) -> None:
@@ -472,6 +550,4 @@ async def _check_fence(
     cursor = await connection.execute(
         "SELECT fence FROM leases WHERE execution_id = %s FOR SHARE", (execution_id,)
     )
-    row = await cursor.fetchone()
-    if row is not None and row[0] != fence:
-        raise StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")
+    _require_fence(execution_id, await cursor.fetchone(), fence)
