@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,10 +11,12 @@ from typing import Any
 
 
 class Receiver:
-    """Answers ``fail_first`` requests with 500, then 200; keeps (headers, body) of each."""
+    """Answers ``fail_first`` requests with 500, then 200, each after ``delay`` seconds; keeps
+    (headers, body) of each."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, delay: float = 0.0) -> None:
         self.fail_first = fail_first
+        self.delay = delay
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.received = threading.Event()
         self.url = ""
@@ -25,6 +28,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append((dict(self.headers.items()), body))
+                time.sleep(receiver.delay)
                 failing = len(receiver.requests) <= receiver.fail_first
                 self.send_response(500 if failing else 200)
                 self.end_headers()

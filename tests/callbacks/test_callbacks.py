@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -19,8 +20,8 @@ FAST = (0.05, 0.05, 0.05, 0.05, 0.05)
 
 
 async def delivered(receiver: Receiver) -> None:
-    with anyio.fail_after(10):  # liveness bound
-        await anyio.to_thread.run_sync(receiver.received.wait)
+    # A liveness bound (Event.wait's own timeout: anyio's scopes do not cancel a thread).
+    assert await anyio.to_thread.run_sync(receiver.received.wait, 10.0), "no callback in 10 s"
 
 
 async def test_completed_execution_posts_the_signed_documented_body(tmp_path: Path) -> None:
@@ -140,6 +141,42 @@ async def test_undelivered_callback_is_delivered_after_a_restart(tmp_path: Path)
     finally:
         server.shutdown()
         server.server_close()
+    assert json.loads(receiver.requests[0][1])["executionId"] == execution.id
+
+
+async def test_two_engines_on_one_database_deliver_a_callback_once(tmp_path: Path) -> None:
+    """Both engines see the due delivery while the receiver is still answering the first
+    attempt; the one that claimed it sends, the other skips it: one POST, one log line."""
+    with running(Receiver(delay=1.5)) as receiver:
+        async with (
+            Engine(SQLiteStorage(tmp_path / "db"), allow_outbound=["127.0.0.1"]) as runner,
+            Engine(SQLiteStorage(tmp_path / "db"), allow_outbound=["127.0.0.1"]),
+        ):
+            execution = await runner.execute(chain("noop"), webhook_url=receiver.url)
+            await delivered(receiver)
+            await anyio.sleep(1.0)  # the other engine polls every 0.5 s meanwhile
+            logs = (await runner.get_execution(execution.id)).logs
+    assert len(receiver.requests) == 1
+    assert sum(e.message.startswith("Callback attempt") for e in logs) == 1
+
+
+async def test_an_engine_closing_mid_attempt_hands_the_delivery_back(tmp_path: Path) -> None:
+    """Closed while its attempt waits for the receiver, an engine leaves the delivery due at
+    once, and the next engine delivers it without waiting out the claim."""
+    with running(Receiver(delay=3.0)) as slow, running(Receiver()) as receiver:
+        async with Engine(SQLiteStorage(tmp_path / "db"), allow_outbound=["127.0.0.1"]) as first:
+            execution = await first.execute(chain("noop"), webhook_url=slow.url)
+            with anyio.fail_after(10):
+                while not slow.requests:
+                    await anyio.sleep(0.02)
+        database = sqlite3.connect(tmp_path / "db")
+        with database:  # the receiver moved: point the pending delivery at the new one
+            database.execute("UPDATE webhook_deliveries SET url = ?", (receiver.url,))
+        database.close()
+        async with Engine(SQLiteStorage(tmp_path / "db"), allow_outbound=["127.0.0.1"]):
+            # Well within the claim's 120 s (Event.wait's own timeout: a thread is not
+            # cancelled by anyio's scopes).
+            assert await anyio.to_thread.run_sync(receiver.received.wait, 10.0)
     assert json.loads(receiver.requests[0][1])["executionId"] == execution.id
 
 

@@ -176,3 +176,19 @@ async def test_update_delivery_sets_fields(storage: Storage) -> None:
         await storage.update_delivery("nope", status="failed")
     with pytest.raises(ValueError, match="colour"):
         await storage.update_delivery("d1", colour="red")
+
+
+async def test_a_delivery_is_claimed_by_one_caller(storage: Storage) -> None:
+    """claim_delivery succeeds once for the due time read; the claimed delivery is no longer
+    due until the claim runs out; a finished or unknown delivery is not claimed."""
+    due = T0 + 1.123456
+    await storage.save_delivery(_delivery("d1", due))
+    await storage.save_delivery(_delivery("done", T0, status="delivered"))
+    assert await storage.claim_delivery("d1", due_at=due, until=T0 + 60)
+    assert not await storage.claim_delivery("d1", due_at=due, until=T0 + 61)
+    assert await storage.pending_deliveries(now=T0 + 59) == []
+    [expired] = await storage.pending_deliveries(now=T0 + 60)
+    assert expired["nextAttemptAt"] == T0 + 60
+    assert await storage.claim_delivery("d1", due_at=T0 + 60, until=T0 + 120)
+    assert not await storage.claim_delivery("done", due_at=T0, until=T0 + 60)
+    assert not await storage.claim_delivery("nope", due_at=T0, until=T0 + 60)

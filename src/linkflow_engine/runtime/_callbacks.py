@@ -6,6 +6,12 @@ delivered (the process died, the receiver was down) is picked up by the next eng
 on the storage. Each attempt is signed (``X-Linkflow-Signature: sha256=<hex HMAC of the raw
 body>`` when a secret is configured), checked against the outbound policy, retried with backoff
 (seven attempts over about a minute by default) and written to the execution's logs.
+
+Engines sharing a storage each deliver what is due, so an attempt is *claimed* first: the
+engine moves the delivery's due time ``CLAIM_SECONDS`` ahead, on the condition that it is still
+the due time it read. Only one engine wins; the others skip the delivery. An engine that dies
+mid-attempt leaves the delivery due again once the claim runs out (then a receiver may see the
+callback twice: deliveries are at least once, never concurrent).
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ logger = logging.getLogger("linkflow_engine.callbacks")
 
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """Seconds before attempts 2..7: seven attempts over about a minute."""
+
+CLAIM_SECONDS = 120.0
+"""How long an attempt holds its delivery: well past the HTTP client's 30 s timeout."""
 
 
 def callback_body(execution: Execution) -> dict[str, Any]:
@@ -114,8 +123,18 @@ class CallbackService:
                 await self._wake.wait()
 
     async def _attempt(self, delivery: dict[str, Any]) -> None:
+        claimed = await self.storage.claim_delivery(
+            delivery["id"], due_at=delivery["nextAttemptAt"], until=self.clock() + CLAIM_SECONDS
+        )
+        if not claimed:  # another engine on the storage is delivering it
+            return
         attempt = delivery["attempts"] + 1
-        outcome, error, final = await self._send(delivery)
+        try:
+            outcome, error, final = await self._send(delivery)
+        except BaseException:  # the engine is closing: hand the delivery back, due at once
+            with anyio.CancelScope(shield=True):
+                await self.storage.update_delivery(delivery["id"], nextAttemptAt=self.clock())
+            raise
         if error is None:
             fields: dict[str, Any] = {"status": "delivered", "lastError": None}
         elif final or attempt > len(self.retry_delays):

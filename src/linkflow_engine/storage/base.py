@@ -285,6 +285,13 @@ class Storage(Protocol):
         at most ``limit``, as dictionaries of the shape :meth:`save_delivery` takes."""
         ...
 
+    async def claim_delivery(self, delivery_id: str, *, due_at: float, until: float) -> bool:
+        """Take a delivery for one attempt: set its ``nextAttemptAt`` to ``until`` if it is
+        still pending and still due at ``due_at`` (the value the caller read), atomically.
+        True for the one caller that got it; another engine that read the same delivery gets
+        False. A claimant that dies leaves the delivery due again at ``until``."""
+        ...
+
     async def update_delivery(self, delivery_id: str, **fields: Any) -> None:
         """Set the given fields (keys of the delivery dictionary other than ``id``, such as
         ``attempts``, ``nextAttemptAt``, ``status``, ``lastError``) of a delivery.

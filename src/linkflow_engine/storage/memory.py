@@ -314,6 +314,15 @@ class MemoryStorage:
         due.sort(key=lambda d: d["nextAttemptAt"])
         return [dict(d) for d in due[:limit]]
 
+    async def claim_delivery(self, delivery_id: str, *, due_at: float, until: float) -> bool:
+        delivery = self._deliveries.get(delivery_id)
+        if delivery is None or delivery["status"] != "pending":
+            return False
+        if delivery["nextAttemptAt"] != due_at:
+            return False
+        delivery["nextAttemptAt"] = until
+        return True
+
     async def update_delivery(self, delivery_id: str, **fields: Any) -> None:
         delivery_assignments(fields)  # raises ValueError for unknown fields
         if delivery_id not in self._deliveries:

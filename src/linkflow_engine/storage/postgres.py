@@ -504,6 +504,14 @@ class PostgresStorage:
         )
         return [_sql.delivery_of(row) for row in rows]
 
+    async def claim_delivery(self, delivery_id: str, *, due_at: float, until: float) -> bool:
+        claimed = await self._execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = ? "
+            "WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
+            (until, delivery_id, due_at),
+        )
+        return claimed.rowcount == 1
+
     async def update_delivery(self, delivery_id: str, **fields: Any) -> None:
         assignments, values = _sql.delivery_assignments(fields)
         if not fields:

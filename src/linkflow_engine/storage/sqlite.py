@@ -488,6 +488,14 @@ class SQLiteStorage:
         )
         return [_sql.delivery_of(row) for row in rows]
 
+    async def claim_delivery(self, delivery_id: str, *, due_at: float, until: float) -> bool:
+        claimed = self._db.execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = ? "
+            "WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
+            (until, delivery_id, due_at),
+        ).rowcount
+        return claimed == 1
+
     async def update_delivery(self, delivery_id: str, **fields: Any) -> None:
         assignments, values = _sql.delivery_assignments(fields)
         if not fields:
