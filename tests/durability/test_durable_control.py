@@ -15,6 +15,7 @@ from linkflow_engine import (
     ExecutionConflictError,
     ExecutionMode,
     ExecutionStatus,
+    NodeRegistry,
     NodeStatus,
     WorkflowValidationError,
 )
@@ -315,3 +316,34 @@ async def test_save_execution_progress_false_writes_only_at_the_end(
         done = await engine.get_execution(execution.id)
     assert midway.node_executions == []
     assert [n.status.value for n in done.node_executions] == ["completed"] * 3
+
+
+async def test_an_end_stored_elsewhere_first_stands_and_the_local_end_is_never_said(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """Another engine cancels the execution while its last node runs: the run's own end
+    (completed) loses the compare-and-set, so nobody hears execution.completed, the stored
+    events and logs never say it, and the cancellation is announced instead."""
+    from linkflow_engine.testing import capture_events
+
+    registry = NodeRegistry()
+    async with Engine(make_shared_storage(), registry, poll_interval=30) as other:
+
+        @registry.register("cancel_elsewhere")
+        async def cancel_elsewhere(ctx: Any) -> dict[str, Any]:
+            await other.cancel(ctx.execution.id)
+            return {"done": True}
+
+        async with Engine(make_shared_storage(), registry, poll_interval=30) as runner:
+            with capture_events(runner) as heard:
+                execution = await runner.execute(chain(node("x", "cancel_elsewhere")))
+            stored = await runner.get_execution(execution.id)
+            replayed = [e.data["type"] for e in await runner.storage.list_events(execution.id)]
+    assert execution.status is ExecutionStatus.CANCELLED
+    assert stored.status is ExecutionStatus.CANCELLED
+    assert "execution.completed" not in heard.types()
+    assert "execution.completed" not in replayed
+    assert replayed[-1] == "execution.cancelled" == heard.types()[-1]
+    assert [e.sequence for e in heard] == list(range(1, len(heard) + 1))
+    messages = [entry.message for entry in stored.logs]
+    assert "Execution completed" not in messages and messages[-1] == "Execution cancelled"

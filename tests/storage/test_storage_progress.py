@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 from storage_records import T0, make_event, make_execution, make_log, make_node
 
-from linkflow_engine import StorageError
+from linkflow_engine import ExecutionNotFoundError, StorageError
 from linkflow_engine.events import Event
-from linkflow_engine.runtime._records import NodeStatus
-from linkflow_engine.storage.base import Storage
+from linkflow_engine.runtime._records import ExecutionStatus, NodeStatus
+from linkflow_engine.storage.base import LeaseTerms, Storage
+
+RUNNING = ExecutionStatus.RUNNING
+COMPLETED = ExecutionStatus.COMPLETED
+CANCELLED = ExecutionStatus.CANCELLED
 
 
 def events(*sequences: int) -> list[Event]:
@@ -54,3 +58,80 @@ async def test_progress_with_a_stale_fence_writes_nothing(storage: Storage) -> N
     read = await storage.get_execution("ex-1", include_data=True)
     assert [(n.sequence, n.output) for n in read.node_executions] == [(0, "a")]
     assert (read.logs, await storage.list_events("ex-1")) == ([], [])
+
+
+async def test_an_execution_is_created_with_its_lease(storage: Storage) -> None:
+    """create_execution(lease=...) takes the lease in the same write: another owner is refused
+    until it expires; the id cannot be created twice."""
+    lease = await storage.create_execution(
+        make_execution(), lease=LeaseTerms(owner="a", ttl=10, now=T0)
+    )
+    assert lease is not None and (lease.owner, lease.expires_at) == ("a", T0 + 10)
+    assert await storage.acquire_lease("ex-1", owner="b", ttl=10, now=T0 + 5) is None
+    taken = await storage.acquire_lease("ex-1", owner="b", ttl=10, now=T0 + 11)
+    assert taken is not None and taken.fence > lease.fence
+    assert await storage.create_execution(make_execution("ex-2")) is None
+    with pytest.raises(StorageError, match="already exists"):
+        await storage.create_execution(make_execution(), lease=LeaseTerms(owner="c", ttl=1, now=T0))
+
+
+async def test_finishing_writes_status_progress_and_release_together(storage: Storage) -> None:
+    """finish_execution sets the final status with the last node runs, logs and events and
+    releases the lease: a new owner gets it at once."""
+    lease = await storage.create_execution(
+        make_execution(status=RUNNING), lease=LeaseTerms(owner="a", ttl=60, now=T0)
+    )
+    assert lease is not None
+    finished = await storage.finish_execution(
+        "ex-1", expected=[RUNNING], status=COMPLETED, finished_at=T0 + 5,
+        outputs={"step": 1}, nodes=[make_node(0)], logs=[make_log("done")],
+        events=events(1, 2), fence=lease.fence, lease=lease,
+    )  # fmt: skip
+    assert finished
+    read = await storage.get_execution("ex-1", include_data=True)
+    assert (read.status, read.finished_at, read.outputs) == (COMPLETED, T0 + 5, {"step": 1})
+    assert [n.sequence for n in read.node_executions] == [0]
+    assert [entry.message for entry in read.logs] == ["done"]
+    assert [e.sequence for e in await storage.list_events("ex-1")] == [1, 2]
+    assert await storage.acquire_lease("ex-1", owner="b", ttl=60, now=T0 + 6) is not None
+
+
+async def test_finishing_an_execution_ended_elsewhere_writes_nothing(storage: Storage) -> None:
+    """When another process ended it first, finish_execution returns False and writes no
+    status, node run, log, event or lease release; an unknown id is ExecutionNotFoundError."""
+    lease = await storage.create_execution(
+        make_execution(status=RUNNING), lease=LeaseTerms(owner="a", ttl=60, now=T0)
+    )
+    assert lease is not None
+    await storage.transition_execution(
+        "ex-1", expected=[RUNNING], status=CANCELLED, cancelled_at=T0 + 1, finished_at=T0 + 1
+    )
+    finished = await storage.finish_execution(
+        "ex-1", expected=[RUNNING], status=COMPLETED, finished_at=T0 + 5,
+        nodes=[make_node(0)], logs=[make_log()], events=events(1), lease=lease,
+    )  # fmt: skip
+    assert not finished
+    read = await storage.get_execution("ex-1")
+    assert (read.status, read.node_executions, read.logs) == (CANCELLED, [], [])
+    assert await storage.list_events("ex-1") == []
+    assert await storage.acquire_lease("ex-1", owner="b", ttl=60, now=T0 + 6) is None
+    with pytest.raises(ExecutionNotFoundError):
+        await storage.finish_execution("nope", expected=[RUNNING], status=COMPLETED, finished_at=T0)
+
+
+async def test_finishing_with_a_stale_fence_writes_nothing(storage: Storage) -> None:
+    """A finish under a fence another owner has replaced raises and leaves the status, the
+    node runs and the new owner's lease alone."""
+    old = await storage.create_execution(
+        make_execution(status=RUNNING), lease=LeaseTerms(owner="a", ttl=10, now=T0)
+    )
+    new = await storage.acquire_lease("ex-1", owner="b", ttl=10, now=T0 + 11)
+    assert old is not None and new is not None
+    with pytest.raises(StorageError):
+        await storage.finish_execution(
+            "ex-1", expected=[RUNNING], status=COMPLETED, finished_at=T0 + 12,
+            nodes=[make_node(0)], fence=old.fence, lease=old,
+        )  # fmt: skip
+    read = await storage.get_execution("ex-1")
+    assert (read.status, read.node_executions) == (RUNNING, [])
+    assert await storage.renew_lease(new, ttl=10, now=T0 + 12) is not None

@@ -349,7 +349,10 @@ class Engine(EngineHistory):
         *,
         wait: bool,
     ) -> Execution:
-        await self.storage.create_execution(execution)
+        keeper = self._keeper
+        lease = await self.storage.create_execution(
+            execution, lease=keeper.terms() if keeper is not None else None
+        )
         run = ExecutionRun(
             self._services,
             execution,
@@ -357,8 +360,7 @@ class Engine(EngineHistory):
             starts=starts,
             reused=reused,
         )
-        if self._keeper is not None:
-            run.recorder.lease = await self._keeper.claim(execution.id)
+        run.recorder.lease = lease
         if wait:
             return await self._run(run)
         self._start(run)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import attrs
 
 from ..events import (
     EventBroker,
@@ -237,35 +238,38 @@ class ExecutionRun(NodeSteps):
         else:
             status = ExecutionStatus.FAILED if self.failure else ExecutionStatus.COMPLETED
         await self.recorder.save()  # every node run, before the status says it is over
-        await self._transition(status, now)
-        self._announce_end()
-        await self.recorder.save()
-
-    async def _transition(self, status: ExecutionStatus, now: float) -> None:
+        # The end is stored with its log line and event in one write (held until then), and
+        # the lease goes with it: one commit where a transition, a save and a release were.
         execution = self.execution
-        changed = await self.services.storage.transition_execution(
-            execution.id,
+        error = self.failure if status is ExecutionStatus.FAILED else None
+        self.recorder.hold()
+        self._announce_end(
+            attrs.evolve(execution, status=status, finished_at=now, error=error or execution.error)
+        )
+        finished = await self.recorder.finish(
             expected=(ExecutionStatus.RUNNING, ExecutionStatus.PAUSED),
             status=status,
             finished_at=now,
             cancelled_at=now if status is ExecutionStatus.CANCELLED else None,
-            error=self.failure if status is ExecutionStatus.FAILED else None,
+            error=error,
             outputs=execution.outputs,
         )
-        if changed:
-            execution.status = status
-            execution.finished_at = now
-            if status is ExecutionStatus.FAILED:
-                execution.error = self.failure
+        if finished:
+            execution.status, execution.finished_at = status, now
+            if error is not None:
+                execution.error = error
         else:
             # Someone else ended it first (a cancel from another process): that status stands.
             stored = await self.services.storage.get_execution(execution.id)
             execution.status = stored.status
             execution.finished_at = stored.finished_at or now
             execution.cancelled_at = stored.cancelled_at
+            self._announce_end(execution)
+            await self.recorder.save()
 
-    def _announce_end(self) -> None:
-        execution = self.execution
+    def _announce_end(self, execution: Execution) -> None:
+        """The end's log line and event, as ``execution`` (the run's record, or how it is
+        about to be stored) says it ended."""
         status = execution.status
         payload: dict[str, Any] = {"status": status.value, "duration": execution.duration}
         if status is ExecutionStatus.COMPLETED:

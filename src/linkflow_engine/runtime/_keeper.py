@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..storage.base import StatusFeed
+from ..storage.base import LeaseTerms, StatusFeed
 from ._records import ExecutionStatus
 
 if TYPE_CHECKING:
@@ -54,6 +54,11 @@ class Keeper:
 
     def __repr__(self) -> str:
         return f"Keeper(owner={self.owner!r}, runs={len(self._runs)})"
+
+    def terms(self) -> LeaseTerms:
+        """This engine's terms for a lease taken now (a new execution takes it as it is
+        created: ``storage.create_execution(execution, lease=keeper.terms())``)."""
+        return LeaseTerms(owner=self.owner, ttl=self.lease_ttl, now=self.clock())
 
     async def claim(self, execution_id: str) -> Lease | None:
         """Take the lease of an execution (None when a live owner holds it)."""

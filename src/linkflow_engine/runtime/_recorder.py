@@ -63,6 +63,9 @@ class Recorder:
         self._sequence = event_sequence
         self._logs_saved = len(execution.logs)
         self._events: list[Event] = []
+        self._held: list[Event] | None = None
+        """While not None: events heard by subscribers wait here for the run's last write."""
+        self._mark = (0, 0)
         self._dirty: dict[int, NodeExecution] = {}
         self._recyclable: dict[tuple[str, int | None], NodeExecution] = {}
         self.redactor: Redactor | None = None
@@ -129,30 +132,61 @@ class Recorder:
     async def save(self, *changed: NodeExecution) -> None:
         """Write the ``changed`` node runs and those created since the last save (in their
         current state) with the logs and events since then, in one storage transaction."""
+        progress = self._progress(changed)
+        if progress is not None:
+            await self.services.storage.save_progress(self.execution.id, **progress)
+
+    def _progress(self, changed: tuple[NodeExecution, ...]) -> dict[str, Any] | None:
+        """What the next write carries (taken: it is no longer pending), or None."""
         if self.redactor is not None:
             # With no ``changed`` (the run's last saves) every run is swept: memory storage keeps
             # the records themselves, and a skipped node's input was never saved on its own.
             self._redact_records(changed or self.execution.node_executions)
             self._redact_records(self._dirty.values())
         if not self._durable or self.abandoned:
-            return
+            return None
         for record in changed:
             self._dirty[record.sequence] = record
         logs = self.execution.logs
         if not (self._dirty or self._events or len(logs) > self._logs_saved):
-            return
+            return None
         nodes = list(self._dirty.values())
         new_logs = logs[self._logs_saved :]
         events, self._events = self._events, []
         self._dirty.clear()
         self._logs_saved = len(logs)
-        await self.services.storage.save_progress(
-            self.execution.id,
-            nodes=nodes,
-            logs=new_logs,
-            events=events,
-            fence=self.lease.fence if self.lease else None,
+        fence = self.lease.fence if self.lease else None
+        return {"nodes": nodes, "logs": new_logs, "events": events, "fence": fence}
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """From now on events wait for :meth:`finish` before anyone hears them: the run's end
+        is announced only once it is stored, and dropped if another process ended it first.
+        Call it with everything earlier saved."""
+        self._held = []
+        self._mark = (self._sequence, len(self.execution.logs))
+
+    async def finish(self, **ending: Any) -> bool:
+        """The run's last write: the final status (``ending``: the fields of
+        ``storage.finish_execution``), what is left to save and the lease's release, in one
+        transaction. True when stored; the held events are then published. False when
+        another process ended the execution first: what was logged and published since
+        :meth:`hold` is dropped, as if never said."""
+        held, self._held = self._held or [], None
+        progress = self._progress(()) or {}
+        finished = await self.services.storage.finish_execution(
+            self.execution.id, **ending, **progress, lease=self.lease
         )
+        if not finished:
+            self._sequence, logged = self._mark
+            del self.execution.logs[logged:]
+            self._logs_saved = min(self._logs_saved, logged)
+            return False
+        self.lease = None  # released with the end
+        for event in held:
+            self.services.broker.publish(event)
+        return True
 
     # -- logs and events -------------------------------------------------------------------
 
@@ -190,4 +224,7 @@ class Recorder:
         if self._keeps_events:
             self._events.append(event)
         if listening:
-            broker.publish(event)
+            if self._held is not None:
+                self._held.append(event)
+            else:
+                broker.publish(event)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         NodeExecution,
     )
 
-__all__ = ["ExecutionQuery", "Lease", "StatusFeed", "Storage", "StoredEvent"]
+__all__ = ["ExecutionQuery", "Lease", "LeaseTerms", "StatusFeed", "Storage", "StoredEvent"]
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +58,15 @@ class Lease:
     owner: str
     fence: int
     expires_at: float
+
+
+@attrs.frozen(kw_only=True)
+class LeaseTerms:
+    """What :meth:`Storage.acquire_lease` takes, for taking a lease along with another write."""
+
+    owner: str
+    ttl: float
+    now: float
 
 
 @attrs.frozen(kw_only=True)
@@ -114,8 +123,12 @@ class Storage(Protocol):
 
     # -- executions ------------------------------------------------------------------------
 
-    async def create_execution(self, execution: Execution) -> None:
-        """Insert a new execution with its workflow snapshot, options and input data."""
+    async def create_execution(
+        self, execution: Execution, *, lease: LeaseTerms | None = None
+    ) -> Lease | None:
+        """Insert a new execution with its workflow snapshot, options and input data
+        (StorageError when its id exists). With ``lease``, also take the execution's lease
+        in the same transaction, as :meth:`acquire_lease` would, and return it."""
         ...
 
     async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
@@ -147,6 +160,30 @@ class Storage(Protocol):
         """Compare-and-set: when the stored status is one of ``expected``, set ``status`` and
         the given (non-None) fields and return True; otherwise change nothing and return False.
         ExecutionNotFoundError when the execution does not exist."""
+        ...
+
+    async def finish_execution(
+        self,
+        execution_id: str,
+        *,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        finished_at: float,
+        cancelled_at: float | None = None,
+        error: ExecutionError | None = None,
+        outputs: dict[str, Any] | None = None,
+        nodes: Sequence[NodeExecution] = (),
+        logs: Sequence[LogEntry] = (),
+        events: Sequence[Event] = (),
+        fence: int | None = None,
+        lease: Lease | None = None,
+    ) -> bool:
+        """An execution's last write, in one transaction: :meth:`transition_execution` to its
+        final ``status``, and only when that changed the status, :meth:`save_progress` of the
+        last ``nodes``, ``logs`` and ``events`` (under ``fence``) and :meth:`release_lease` of
+        ``lease``. False, with nothing written, when the stored status was not one of
+        ``expected`` (another process ended it first); ExecutionNotFoundError when there is no
+        such execution; StorageError, with nothing written, for a stale fence."""
         ...
 
     async def get_status(self, execution_id: str) -> ExecutionStatus:

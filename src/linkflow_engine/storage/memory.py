@@ -28,7 +28,7 @@ from ..runtime._records import (
     format_timestamp,
 )
 from ._sql import FINISHED, delivery_assignments, period_start, stats_from_days
-from .base import ExecutionQuery, Lease, StoredEvent
+from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["MemoryStorage"]
 
@@ -89,10 +89,17 @@ class MemoryStorage:
 
     # -- executions ------------------------------------------------------------------------
 
-    async def create_execution(self, execution: Execution) -> None:
+    async def create_execution(
+        self, execution: Execution, *, lease: LeaseTerms | None = None
+    ) -> Lease | None:
         if execution.id in self._executions:
             raise StorageError(f"execution {execution.id!r} already exists")
         self._executions[execution.id] = execution
+        if lease is None:
+            return None
+        return await self.acquire_lease(
+            execution.id, owner=lease.owner, ttl=lease.ttl, now=lease.now
+        )
 
     def _get(self, execution_id: str) -> Execution:
         try:
@@ -146,6 +153,35 @@ class MemoryStorage:
             stored.error = error
         if outputs is not None:
             stored.outputs = outputs
+        return True
+
+    async def finish_execution(
+        self,
+        execution_id: str,
+        *,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        finished_at: float,
+        cancelled_at: float | None = None,
+        error: ExecutionError | None = None,
+        outputs: dict[str, Any] | None = None,
+        nodes: Sequence[NodeExecution] = (),
+        logs: Sequence[LogEntry] = (),
+        events: Sequence[Event] = (),
+        fence: int | None = None,
+        lease: Lease | None = None,
+    ) -> bool:
+        # No await below suspends, so no other task sees a half-done finish.
+        if self._get(execution_id).status not in expected:
+            return False
+        self._check_fence(execution_id, fence)
+        await self.transition_execution(
+            execution_id, expected=expected, status=status, finished_at=finished_at,
+            cancelled_at=cancelled_at, error=error, outputs=outputs,
+        )  # fmt: skip
+        await self.save_progress(execution_id, nodes=nodes, logs=logs, events=events)
+        if lease is not None:
+            await self.release_lease(lease)
         return True
 
     async def get_status(self, execution_id: str) -> ExecutionStatus:

@@ -34,7 +34,7 @@ from ..runtime._records import (
 from . import _sql
 from ._postgres_listener import listen, status_channel
 from ._postgres_schema import migrate
-from .base import ExecutionQuery, Lease, StoredEvent
+from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["PostgresStorage"]
 
@@ -221,11 +221,28 @@ class PostgresStorage:
 
     # -- executions ------------------------------------------------------------------------
 
-    async def create_execution(self, execution: Execution) -> None:
+    async def create_execution(
+        self, execution: Execution, *, lease: LeaseTerms | None = None
+    ) -> Lease | None:
+        params = _sql.execution_params(execution)
         try:
-            await self._execute(_sql.EXECUTION_INSERT, _sql.execution_params(execution))
+            if lease is None:
+                await self._execute(_sql.EXECUTION_INSERT, params)
+                return None
+            expires_at = lease.now + lease.ttl
+            async with self.pool.connection() as connection, connection.transaction():
+                await connection.execute(_pg(_sql.EXECUTION_INSERT), params)
+                cursor = await connection.execute(
+                    _pg(_sql.LEASE_ACQUIRE), (execution.id, lease.owner, expires_at, lease.now)
+                )
+                row = await cursor.fetchone()
         except psycopg.errors.UniqueViolation:
             raise StorageError(f"execution {execution.id!r} already exists") from None
+        if row is None:
+            return None
+        return Lease(
+            execution_id=execution.id, owner=lease.owner, fence=row[0], expires_at=expires_at
+        )
 
     async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
         node_columns = _sql.NODE_DATA_COLUMNS if include_data else _sql.NODE_COLUMNS
@@ -283,17 +300,71 @@ class PostgresStorage:
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
     ) -> bool:
+        async with self.pool.connection() as connection:
+            changed = await self._transition(
+                connection, execution_id, expected, status,
+                (started_at, finished_at, cancelled_at, error, outputs),
+            )  # fmt: skip
+        if not changed:
+            await self._require_execution(execution_id)
+        return changed
+
+    async def finish_execution(
+        self,
+        execution_id: str,
+        *,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        finished_at: float,
+        cancelled_at: float | None = None,
+        error: ExecutionError | None = None,
+        outputs: dict[str, Any] | None = None,
+        nodes: Sequence[NodeExecution] = (),
+        logs: Sequence[LogEntry] = (),
+        events: Sequence[Event] = (),
+        fence: int | None = None,
+        lease: Lease | None = None,
+    ) -> bool:
+        writes = _progress_writes(execution_id, nodes, logs, events, fence)
+        async with self.pool.connection() as connection, connection.transaction():
+            changed = await self._transition(
+                connection, execution_id, expected, status,
+                (None, finished_at, cancelled_at, error, outputs),
+            )  # fmt: skip
+            if changed:
+                if fence is not None:
+                    held = await connection.execute(_LEASE_FENCE, (execution_id,))
+                    _require_fence(execution_id, await held.fetchone(), fence)
+                async with connection.cursor() as cursor:
+                    for statement, params in writes:
+                        await cursor.executemany(statement, params)
+                if lease is not None:
+                    await connection.execute(
+                        _pg(_sql.LEASE_RELEASE), (execution_id, lease.owner, lease.fence)
+                    )
+        if not changed:
+            await self._require_execution(execution_id)
+        return changed
+
+    async def _transition(
+        self,
+        connection: psycopg.AsyncConnection[Any],
+        execution_id: str,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        fields: tuple[float | None, float | None, float | None, ExecutionError | None, Any],
+    ) -> bool:
+        started_at, finished_at, cancelled_at, error, outputs = fields
         values: tuple[Any, ...] = (
             status.value, started_at, finished_at, cancelled_at,
             None if error is None else _sql.dump(error.to_dict()),
             _sql.dump_optional(outputs), execution_id, [s.value for s in expected],
         )  # fmt: skip
         if status in _NOTIFIED:
-            cursor = await self._execute(_TRANSITION_NOTIFIED, (*values, self.status_channel))
+            sql, values = _TRANSITION_NOTIFIED, (*values, self.status_channel)
         else:
-            cursor = await self._execute(_TRANSITION, values)
-        if cursor.rowcount == 0:
-            await self._require_execution(execution_id)
+            sql = _TRANSITION
+        cursor = await connection.execute(_pg(sql), values)
         return cursor.rowcount == 1
 
     async def get_status(self, execution_id: str) -> ExecutionStatus:

@@ -34,7 +34,7 @@ from ..runtime._records import (
 from . import _sql
 from ._sqlite_checkpoint import Checkpointer
 from ._sqlite_schema import migrate
-from .base import ExecutionQuery, Lease, StoredEvent
+from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["SQLiteStorage"]
 
@@ -191,9 +191,16 @@ class SQLiteStorage:
 
     # -- executions ------------------------------------------------------------------------
 
-    async def create_execution(self, execution: Execution) -> None:
+    async def create_execution(
+        self, execution: Execution, *, lease: LeaseTerms | None = None
+    ) -> Lease | None:
         try:
-            self._db.execute(_sql.EXECUTION_INSERT, _sql.execution_params(execution))
+            if lease is None:
+                self._db.execute(_sql.EXECUTION_INSERT, _sql.execution_params(execution))
+                return None
+            with self._write_lock() as db:
+                db.execute(_sql.EXECUTION_INSERT, _sql.execution_params(execution))
+                return self._acquire(execution.id, lease)
         except sqlite3.IntegrityError:
             raise StorageError(f"execution {execution.id!r} already exists") from None
 
@@ -251,11 +258,56 @@ class SQLiteStorage:
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
     ) -> bool:
-        if not expected:
+        changed = self._transition(
+            execution_id, expected, status, started_at, finished_at, cancelled_at, error, outputs
+        )
+        if not changed:
             await self._require_execution(execution_id)
+        return changed
+
+    async def finish_execution(
+        self,
+        execution_id: str,
+        *,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        finished_at: float,
+        cancelled_at: float | None = None,
+        error: ExecutionError | None = None,
+        outputs: dict[str, Any] | None = None,
+        nodes: Sequence[NodeExecution] = (),
+        logs: Sequence[LogEntry] = (),
+        events: Sequence[Event] = (),
+        fence: int | None = None,
+        lease: Lease | None = None,
+    ) -> bool:
+        with self._write_lock() as db:
+            changed = self._transition(
+                execution_id, expected, status, None, finished_at, cancelled_at, error, outputs
+            )
+            if changed:
+                self._write_progress(execution_id, nodes, logs, events, fence)
+                if lease is not None:
+                    db.execute(_sql.LEASE_RELEASE, (execution_id, lease.owner, lease.fence))
+        if not changed:
+            await self._require_execution(execution_id)
+        return changed
+
+    def _transition(
+        self,
+        execution_id: str,
+        expected: Sequence[ExecutionStatus],
+        status: ExecutionStatus,
+        started_at: float | None,
+        finished_at: float | None,
+        cancelled_at: float | None,
+        error: ExecutionError | None,
+        outputs: dict[str, Any] | None,
+    ) -> bool:
+        if not expected:
             return False
         allowed = ", ".join("?" * len(expected))
-        changed = self._db.execute(
+        changed: int = self._db.execute(
             "UPDATE executions SET status = ?, started_at = COALESCE(?, started_at), "
             "finished_at = COALESCE(?, finished_at), cancelled_at = COALESCE(?, cancelled_at), "
             "error = COALESCE(?, error), outputs = COALESCE(?, outputs) "
@@ -264,8 +316,6 @@ class SQLiteStorage:
              None if error is None else _sql.dump(error.to_dict()),
              _sql.dump_optional(outputs), execution_id, *(s.value for s in expected)),
         ).rowcount  # fmt: skip
-        if changed == 0:
-            await self._require_execution(execution_id)
         return changed == 1
 
     async def _require_execution(self, execution_id: str) -> None:
@@ -306,28 +356,40 @@ class SQLiteStorage:
         fence: int | None = None,
     ) -> None:
         # One transaction (one commit) for the whole step: the per-node cost of durability.
-        # The events ride in the first node's row, so the usual step (one node settled) writes
-        # one row of one b-tree: a separate events row cost a second b-tree page per commit
-        # (measured: 27 -> 19 µs per write). The fence is checked by that same statement.
+        with self._write_lock():
+            self._write_progress(execution_id, nodes, logs, events, fence)
+
+    def _write_progress(
+        self,
+        execution_id: str,
+        nodes: Sequence[NodeExecution],
+        logs: Sequence[LogEntry],
+        events: Sequence[Event],
+        fence: int | None,
+    ) -> None:
+        """save_progress's statements, inside the caller's transaction. The events ride in the
+        first node's row, so the usual step (one node settled) writes one row of one b-tree: a
+        separate events row cost a second b-tree page per commit (measured: 27 -> 19 µs per
+        write). The fence is checked by that same statement."""
+        db = self._db
         batch = _event_text(events) if events else None
-        with self._write_lock() as db:
-            if nodes:
-                first, *others = nodes
-                if fence is None:
-                    db.execute(_NODE_PUT_UNFENCED, _node_row(execution_id, first, batch))
-                elif not db.execute(
-                    _NODE_PUT_FENCED, (*_node_row(execution_id, first, batch), execution_id, fence)
-                ).rowcount:
-                    raise _lost_lease(execution_id)
-                for node in others:
-                    db.execute(_NODE_PUT_UNFENCED, _node_row(execution_id, node, None))
-            else:
-                if fence is not None:
-                    self._check_fence(execution_id, fence)
-                if batch is not None:
-                    db.execute(_EVENT_INSERT, _event_batch(execution_id, events, batch))
-            if logs:
-                db.executemany(_LOG_INSERT, _sql.log_params(execution_id, logs))
+        if nodes:
+            first, *others = nodes
+            if fence is None:
+                db.execute(_NODE_PUT_UNFENCED, _node_row(execution_id, first, batch))
+            elif not db.execute(
+                _NODE_PUT_FENCED, (*_node_row(execution_id, first, batch), execution_id, fence)
+            ).rowcount:
+                raise _lost_lease(execution_id)
+            for node in others:
+                db.execute(_NODE_PUT_UNFENCED, _node_row(execution_id, node, None))
+        else:
+            if fence is not None:
+                self._check_fence(execution_id, fence)
+            if batch is not None:
+                db.execute(_EVENT_INSERT, _event_batch(execution_id, events, batch))
+        if logs:
+            db.executemany(_LOG_INSERT, _sql.log_params(execution_id, logs))
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
@@ -400,10 +462,18 @@ class SQLiteStorage:
     async def acquire_lease(
         self, execution_id: str, *, owner: str, ttl: float, now: float
     ) -> Lease | None:
-        row = self._db.execute(_sql.LEASE_ACQUIRE, (execution_id, owner, now + ttl, now)).fetchone()
+        return self._acquire(execution_id, LeaseTerms(owner=owner, ttl=ttl, now=now))
+
+    def _acquire(self, execution_id: str, terms: LeaseTerms) -> Lease | None:
+        expires_at = terms.now + terms.ttl
+        row = self._db.execute(
+            _sql.LEASE_ACQUIRE, (execution_id, terms.owner, expires_at, terms.now)
+        ).fetchone()
         if row is None:
             return None
-        return Lease(execution_id=execution_id, owner=owner, fence=row[0], expires_at=now + ttl)
+        return Lease(
+            execution_id=execution_id, owner=terms.owner, fence=row[0], expires_at=expires_at
+        )
 
     async def renew_lease(self, lease: Lease, *, ttl: float, now: float) -> Lease | None:
         renewed = self._db.execute(
