@@ -38,6 +38,7 @@ import psycopg
 
 from linkflow_engine import Engine, NodeRegistry
 from linkflow_engine.runtime._records import ExecutionMode, ExecutionStatus
+from linkflow_engine.storage._sql import EXECUTION_INSERT
 from linkflow_engine.storage.base import ExecutionQuery
 from linkflow_engine.storage.postgres import PostgresStorage
 from linkflow_engine.storage.sqlite import SQLiteStorage
@@ -235,7 +236,7 @@ def generate(path: Path, rows: int, now: float) -> None:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("BEGIN")
     db.executemany(
-        "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        EXECUTION_INSERT,
         (row(k) for k in range(rows)),
     )
     db.execute("COMMIT")

@@ -92,6 +92,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 4: a node run's row also carries the events of the progress writes that wrote it (one
     # JSON array per write, a line each), so a node's progress commit writes one b-tree.
     ("ALTER TABLE node_executions ADD COLUMN events TEXT",),
+    # 5: workflow snapshots stored once, by key (a digest of the text), instead of in every
+    # execution's row: a 20-node workflow's ~3 KB went into each execution (and was rewritten by
+    # each update of the row); now an execution keeps the key. Rows written before keep their
+    # ``workflow`` text.
+    (
+        "CREATE TABLE snapshots (key TEXT PRIMARY KEY, document TEXT NOT NULL)",
+        "ALTER TABLE executions ADD COLUMN snapshot TEXT",
+        "CREATE INDEX executions_snapshot ON executions (snapshot)",
+    ),
 )
 
 

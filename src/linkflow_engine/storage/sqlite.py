@@ -10,6 +10,8 @@ be atomic across processes take the write lock up front with ``BEGIN IMMEDIATE``
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import sqlite3
@@ -49,6 +51,12 @@ _LOG_INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _EVENT_INSERT = "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)"
+# Executions refer to their workflow snapshot by key (see migration 5).
+_SNAPSHOT_INSERT = "INSERT INTO snapshots VALUES (?, ?) ON CONFLICT DO NOTHING"
+_EXECUTION_INSERT = (
+    f"INSERT INTO executions ({_sql.EXECUTION_COLUMNS}, input_data, workflow, outputs, snapshot) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 # save_progress's write of a node run, for an execution the executor holds (no existence check),
 # carrying the events of the write: each write's events are one JSON array, appended to the
 # row's ``events`` as a line. ``{fence}`` makes a stale fence write nothing.
@@ -194,20 +202,22 @@ class SQLiteStorage:
     async def create_execution(
         self, execution: Execution, *, lease: LeaseTerms | None = None
     ) -> Lease | None:
+        *fields, snapshot, outputs = _sql.execution_params(execution)
+        key = None if snapshot is None else _snapshot_key(snapshot)
         try:
-            if lease is None:
-                self._db.execute(_sql.EXECUTION_INSERT, _sql.execution_params(execution))
-                return None
             with self._write_lock() as db:
-                db.execute(_sql.EXECUTION_INSERT, _sql.execution_params(execution))
-                return self._acquire(execution.id, lease)
+                if key is not None:
+                    db.execute(_SNAPSHOT_INSERT, (key, snapshot))
+                db.execute(_EXECUTION_INSERT, (*fields, None, outputs, key))
+                return None if lease is None else self._acquire(execution.id, lease)
         except sqlite3.IntegrityError:
             raise StorageError(f"execution {execution.id!r} already exists") from None
 
     async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
         db = self._db
         row = db.execute(
-            f"SELECT {_sql.EXECUTION_COLUMNS}, input_data, workflow"
+            f"SELECT {_sql.EXECUTION_COLUMNS}, input_data, "
+            "COALESCE(workflow, (SELECT document FROM snapshots WHERE key = snapshot))"
             + (", outputs" if include_data else "")
             + " FROM executions WHERE id = ?",
             (execution_id,),
@@ -526,6 +536,10 @@ class SQLiteStorage:
             deleted: int = db.execute(
                 "DELETE FROM executions WHERE id IN (SELECT id FROM pruned)"
             ).rowcount
+            db.execute(
+                "DELETE FROM snapshots WHERE NOT EXISTS "
+                "(SELECT 1 FROM executions WHERE snapshot = snapshots.key)"
+            )
         return deleted
 
     # -- schedule fires and webhook deliveries ---------------------------------------------
@@ -602,6 +616,12 @@ class _WriteTransaction:
         self._db.execute("COMMIT")
         if self._checkpointer is not None:
             self._checkpointer.committed()
+
+
+@functools.lru_cache(maxsize=256)
+def _snapshot_key(document: str) -> str:
+    """The key of a snapshot: a digest of its text (the same text is one stored document)."""
+    return hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
 
 
 def _load(text: str | None) -> Any:
