@@ -7,7 +7,14 @@ from typing import Any
 import anyio
 
 from builders import conn, node, workflow
-from linkflow_engine import ExecutionStatus, NodeContext, NodeRegistry, NodeStatus, run_workflow
+from linkflow_engine import (
+    Engine,
+    ExecutionStatus,
+    NodeContext,
+    NodeRegistry,
+    NodeStatus,
+    run_workflow,
+)
 
 
 def loop_doc(**loop_config: Any) -> dict[str, Any]:
@@ -192,6 +199,75 @@ def test_max_concurrency_bounds_parallel_nodes() -> None:
     )
     assert run_workflow(doc, registry=registry).status is ExecutionStatus.COMPLETED
     assert running["peak"] == 3
+
+
+def _tracked_parallel_loop(
+    max_concurrency: int,
+) -> tuple[dict[str, Any], NodeRegistry, dict[str, int]]:
+    """A parallel loop over 6 items whose body fans out to two tracked nodes per item."""
+    registry = NodeRegistry()
+    running = {"now": 0, "peak": 0}
+
+    @registry.register("track")
+    async def track(ctx: NodeContext) -> Any:
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
+        await anyio.sleep(0.01)
+        running["now"] -= 1
+        return {}
+
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": list(range(6)), "parallel": True}),
+        node("a", "track"),
+        node("b", "track"),
+        connections=[
+            conn("start", "each"),
+            conn("each", "a", sourcePort="loop"),
+            conn("each", "b", sourcePort="loop"),
+        ],
+        settings={"maxConcurrency": max_concurrency},
+    )
+    return doc, registry, running
+
+
+def test_max_concurrency_bounds_the_whole_execution_loop_bodies_included() -> None:
+    """maxConcurrency counts node runs across the execution: parallel loop iterations, each
+    fanning out, never run more nodes at once than it allows (the loop node itself, which only
+    waits for its body, takes no slot, so a limit of 1 runs the body one node at a time)."""
+    for limit in (3, 1):
+        doc, registry, running = _tracked_parallel_loop(limit)
+        execution = run_workflow(doc, registry=registry)
+        assert execution.status is ExecutionStatus.COMPLETED
+        assert running["peak"] == limit
+        assert sum(r.node_id in ("a", "b") for r in execution.node_executions) == 12
+
+
+async def test_cancel_reaches_nodes_waiting_for_a_slot() -> None:
+    """With one slot and three parallel slow nodes, a cancel stops the running one and the two
+    waiting for the slot: the execution ends cancelled at once and none of them completed."""
+    registry = NodeRegistry()
+
+    @registry.register("slow")
+    async def slow(ctx: NodeContext) -> Any:
+        await anyio.sleep(30)
+
+    doc = workflow(
+        node("start", "manual_trigger"),
+        *(node(f"s{i}", "slow") for i in range(3)),
+        connections=[conn("start", f"s{i}") for i in range(3)],
+        settings={"maxConcurrency": 1},
+    )
+    async with Engine(registry=registry) as engine:
+        execution = await engine.execute(doc, wait=False)
+        await anyio.sleep(0.05)
+        with anyio.fail_after(5):
+            await engine.cancel(execution.id)
+            while not (await engine.get_execution(execution.id)).status.is_terminal:
+                await anyio.sleep(0.01)
+        done = await engine.get_execution(execution.id)
+    assert done.status is ExecutionStatus.CANCELLED
+    assert not any(r.status is NodeStatus.COMPLETED for r in done.node_executions[1:])
 
 
 def test_wait_node_waits_then_passes_input() -> None:

@@ -39,6 +39,7 @@ from ._records import (
     NodeStatus,
 )
 from ._scope import base_scope
+from ._slots import Slots
 from ._walk import Walk
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ class ExecutionRun(NodeSteps):
         )
         self._scope_base = base_scope(self, services)
         self._static_data = dict(plan.workflow.settings.static_data)
+        self.slots = Slots(max(1, plan.workflow.settings.max_concurrency))
 
     def __repr__(self) -> str:
         return f"ExecutionRun({self.execution.id!r}, status={self.execution.status.value!r})"

@@ -32,11 +32,13 @@ if TYPE_CHECKING:
     from ..credentials import Credential
     from ..graph import Workflow
     from ..nodes._context import ExecutionInfo
+    from ..nodes._registry import NodeType
     from ..outbound import OutboundPolicy
     from ._executor import RunServices
     from ._plan import ExecutionPlan
     from ._recorder import Recorder
     from ._records import Execution
+    from ._slots import Slots
 
 __all__ = ["NodeSteps"]
 
@@ -56,6 +58,8 @@ class NodeSteps:
     stop_code: str | None
     _deadline: float
     _static_data: dict[str, Any]
+    slots: Slots
+    """``settings.maxConcurrency``: shared by every walk of the run."""
     _scope_base: dict[str, Any]
 
     # The recorder's own bound methods (set by ExecutionRun): no extra call on the hot path.
@@ -161,6 +165,14 @@ class NodeSteps:
 
     async def _call(self, node: Node, ctx: NodeContext) -> dict[str, Any]:
         node_type = self.plan.types[node.id]
+        if node_type.branch_ports:  # it waits for its body, whose nodes take the slots
+            return await self._call_timed(node, node_type, ctx)
+        async with self.slots:
+            return await self._call_timed(node, node_type, ctx)
+
+    async def _call_timed(
+        self, node: Node, node_type: NodeType, ctx: NodeContext
+    ) -> dict[str, Any]:
         if node.timeout is None:
             result = await self._invoke(node_type.handler, node_type.is_async, ctx)
         else:

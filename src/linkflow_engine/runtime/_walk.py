@@ -6,7 +6,8 @@ when the count reaches zero the node runs if some connection delivered a value, 
 otherwise (and the skip flows on).
 
 Scheduling avoids a task per node: a worker runs a node, then the next ready one itself, and
-starts another worker only when several nodes are ready at once, up to ``maxConcurrency``. A
+starts another worker only when several nodes are ready at once, up to ``maxConcurrency`` (the
+run's slots, see :mod:`._slots`, bound the nodes running across all its walks). A
 chain therefore runs in one task, with no spawn and no thread hop.
 """
 
