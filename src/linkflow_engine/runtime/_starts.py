@@ -17,7 +17,7 @@ from ..nodes import NodeRegistry
 from ._plan import ExecutionPlan
 from ._records import Execution, ExecutionMode, NodeExecution, NodeStatus
 
-__all__ = ["Starts", "retry_starts", "start_nodes", "upstream_to_reuse"]
+__all__ = ["Starts", "retry_starts", "start_nodes", "stored_starts", "upstream_to_reuse"]
 
 Starts = list[tuple[str, Any]]
 
@@ -56,6 +56,11 @@ _TRIGGERS_OF_MODE = {
     ExecutionMode.SCHEDULE: ("schedule_trigger", "interval_trigger"),
     ExecutionMode.WEBHOOK: ("webhook_trigger",),
 }
+
+
+def stored_starts(execution: Execution) -> Starts:
+    """The starts an execution recorded in its options (empty when it recorded none)."""
+    return [(node_id, value) for node_id, value in execution.options.get("starts") or ()]
 
 
 def upstream_to_reuse(

@@ -1,0 +1,204 @@
+"""Run control: the executions an engine runs in this process, and what is said to them.
+
+A run is known here, by execution id, from the moment it starts (so a cancel or a resume said in
+this process reaches it) until it ends. Cancel and resume are stored transitions first, so they
+reach a run in any process sharing the storage (through its keeper). On durable storage each
+run holds a lease through the engine's :class:`~linkflow_engine.runtime._keeper.Keeper`; an
+execution whose owner stopped renewing its lease is taken over: rebuilt from its stored record,
+settled nodes kept, the others run again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import ExecutionConflictError
+from ..graph import Workflow
+from ._executor import ExecutionRun, RunServices
+from ._plan import plan_for
+from ._records import Execution, ExecutionStatus, NodeExecution
+from ._starts import start_nodes, stored_starts
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from ..nodes import NodeRegistry
+    from ..storage.base import Lease
+    from ._keeper import Keeper
+
+__all__ = ["RunControl"]
+
+
+class RunControl:
+    """Starts, controls and takes over the engine's runs.
+
+    ``task_group()`` is the engine's task group for background runs (it raises when the engine
+    is not running); ``on_end`` hears each run that ended.
+    """
+
+    def __init__(
+        self,
+        services: RunServices,
+        registry: NodeRegistry,
+        *,
+        keeper: Keeper | None,
+        validate: Callable[[Mapping[str, Any] | Workflow], Workflow],
+        task_group: Callable[[], TaskGroup],
+        on_end: Callable[[Execution], Awaitable[None]],
+    ) -> None:
+        self._services = services
+        self._storage = services.storage
+        self._registry = registry
+        self._keeper = keeper
+        self._validate = validate
+        self._task_group = task_group
+        self._on_end = on_end
+        self._runs: dict[str, ExecutionRun] = {}
+
+    def __repr__(self) -> str:
+        return f"RunControl(runs={len(self._runs)})"
+
+    async def launch(
+        self,
+        execution: Execution,
+        workflow: Workflow,
+        starts: Sequence[tuple[str, Any]],
+        reused: Sequence[NodeExecution],
+        *,
+        wait: bool,
+    ) -> Execution:
+        """Store a new execution (taking its lease) and run it, to its end or in the background."""
+        keeper = self._keeper
+        lease = await self._storage.create_execution(
+            execution, lease=keeper.terms() if keeper is not None else None
+        )
+        run = self._new_run(execution, workflow, lease, starts=starts, reused=reused)
+        if wait:
+            return await self._run(run)
+        self._start(run)
+        return execution
+
+    def _new_run(
+        self,
+        execution: Execution,
+        workflow: Workflow,
+        lease: Lease | None,
+        *,
+        starts: Sequence[tuple[str, Any]],
+        reused: Sequence[NodeExecution] = (),
+        resumed: bool = False,
+        event_sequence: int = 0,
+    ) -> ExecutionRun:
+        """A run of ``execution`` that writes under ``lease``."""
+        plan = plan_for(workflow, self._registry)
+        run = ExecutionRun(
+            self._services,
+            execution,
+            plan,
+            starts=starts,
+            reused=reused,
+            resumed=resumed,
+            event_sequence=event_sequence,
+        )
+        run.recorder.lease = lease
+        return run
+
+    def _start(self, run: ExecutionRun) -> None:
+        """Run in the background; known to cancel() from this moment on."""
+        self._runs[run.execution.id] = run
+        self._task_group().start_soon(self._run, run)
+
+    async def _run(self, run: ExecutionRun) -> Execution:
+        self._runs[run.execution.id] = run
+        if self._keeper is not None:
+            self._keeper.track(run)
+        try:
+            execution = await run.run()
+        finally:
+            del self._runs[run.execution.id]
+            if self._keeper is not None:
+                await self._keeper.release(run)
+        await self._on_end(execution)
+        return execution
+
+    async def cancel(self, execution_id: str, *, now: float) -> Execution:
+        """Store the cancel, then stop the run if it is here (see ``Engine.cancel``)."""
+        cancelled = await self._storage.transition_execution(
+            execution_id,
+            expected=(ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSED),
+            status=ExecutionStatus.CANCELLED,
+            cancelled_at=now,
+            finished_at=now,
+        )
+        if not cancelled:
+            stored = await self._storage.get_execution(execution_id)
+            raise ExecutionConflictError(execution_id, stored.status.value, "cancel")
+        run = self._runs.get(execution_id)
+        if run is not None:
+            run.cancel("CANCELLED")
+        return await self._storage.get_execution(execution_id)
+
+    async def resume(self, execution_id: str, *, step: bool) -> Execution:
+        """Store the resume, then release the run here, or take it over when nobody holds it
+        (see ``Engine.resume``)."""
+        stored = await self._storage.get_execution(execution_id)
+        if stored.status is not ExecutionStatus.PAUSED:
+            raise ExecutionConflictError(execution_id, stored.status.value, "resume")
+        await self._storage.save_execution_options(execution_id, {**stored.options, "step": step})
+        resumed = await self._storage.transition_execution(
+            execution_id, expected=(ExecutionStatus.PAUSED,), status=ExecutionStatus.RUNNING
+        )
+        if not resumed:
+            status = await self._storage.get_status(execution_id)
+            raise ExecutionConflictError(execution_id, status.value, "resume")
+        run = self._runs.get(execution_id)
+        if run is not None:
+            run.resumed(step=step)
+        elif self._storage.durable:
+            # Nobody here holds it: whoever holds its lease goes on; if nobody does, we do.
+            await self._take_over(execution_id)
+        return await self._storage.get_execution(execution_id)
+
+    async def recover(self) -> list[str]:
+        """Take over the recoverable executions not running here (see ``Engine.recover``);
+        the ids of those taken."""
+        if not self._storage.durable:
+            return []
+        taken = []
+        for execution_id in await self._storage.recoverable_executions(now=time.time()):
+            if execution_id not in self._runs and await self._take_over(execution_id):
+                taken.append(execution_id)
+        return taken
+
+    async def _take_over(self, execution_id: str) -> bool:
+        """Claim the lease of a stored execution and run it on from its record (False when a
+        live owner holds it, or it has ended, or it has no snapshot to run)."""
+        assert self._keeper is not None
+        lease = await self._keeper.claim(execution_id)
+        if lease is None:
+            return False
+        execution = await self._storage.get_execution(execution_id, include_data=True)
+        if execution.status.is_terminal or execution.workflow is None:
+            await self._storage.release_lease(lease)
+            return False
+        checked = self._validate(execution.workflow)
+        starts = stored_starts(execution) or start_nodes(
+            checked, self._registry, execution.input_data, None, execution.mode
+        )
+        events = await self._storage.list_events(execution_id)
+        sequence = events[-1].sequence if events else 0
+        run = self._new_run(
+            execution, checked, lease, starts=starts, resumed=True, event_sequence=sequence
+        )
+        self._start(run)
+        return True
+
+    def suspend(self) -> None:
+        """On close: paused runs, and every run on durable storage, stop where they are and
+        stay resumable (another engine, or this one restarted, picks them up); runs on memory
+        storage are waited for, since nothing could resume them."""
+        for run in list(self._runs.values()):
+            if run.paused or self._storage.durable:
+                run.abandon()
