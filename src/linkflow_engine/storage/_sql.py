@@ -171,6 +171,11 @@ def check_schema_version(found: int, known: int, where: str) -> None:
         )
 
 
+def lost_lease(execution_id: str) -> StorageError:
+    """The error of a write whose fence is stale: another process has taken the execution over."""
+    return StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")
+
+
 # -- records -> parameters -----------------------------------------------------------------
 
 

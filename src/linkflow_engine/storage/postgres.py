@@ -32,61 +32,25 @@ from ..runtime._records import (
     format_timestamp,
 )
 from . import _sql
+from ._postgres_deliveries import Deliveries
 from ._postgres_listener import listen, status_channel
+from ._postgres_progress import (
+    TransitionFields,
+    check_fence,
+    progress_writes,
+    transition,
+    write_end,
+    write_logs,
+    write_progress,
+)
+from ._postgres_reads import read_events, read_execution, read_node_outputs
 from ._postgres_schema import migrate
+from ._postgres_statements import EVENT_UPSERT, NODE_UPSERT, pg
 from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["PostgresStorage"]
 
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-
-
-def _pg(sql: str) -> str:
-    """The shared ``?``-placeholder statements in psycopg's ``%s`` style."""
-    return sql.replace("?", "%s")
-
-
-_LOG_INSERT = (
-    "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
-    "VALUES (%s, %s, %s, %s, %s, %s)"
-)
-_EVENT_UPSERT = (
-    "INSERT INTO events VALUES (%s, %s, %s) ON CONFLICT (execution_id, sequence) "
-    "DO UPDATE SET data = excluded.data"
-)
-_NODE_UPSERT = _pg(_sql.NODE_UPSERT.format(values=_sql.NODE_VALUES_TYPED, fence=""))
-
-# save_progress's writes with a fence check in each statement. The lease row is share-locked
-# first, so no takeover can commit meanwhile and every statement sees the same fence.
-_LEASE_FENCE = "SELECT fence FROM leases WHERE execution_id = %s FOR SHARE"
-_FENCED = " WHERE NOT EXISTS (SELECT 1 FROM leases WHERE execution_id = %s AND fence <> %s)"
-_NODE_UPSERT_FENCED = _pg(
-    _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES_TYPED, fence=_sql.FENCE_CONDITION)
-)
-_LOG_INSERT_FENCED = (
-    "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
-    "SELECT %s, %s::float8, %s, %s, %s, %s::json" + _FENCED
-)
-_EVENT_UPSERT_FENCED = (
-    "INSERT INTO events SELECT %s, %s::integer, %s::json" + _FENCED
-    + " ON CONFLICT (execution_id, sequence) DO UPDATE SET data = excluded.data"
-)  # fmt: skip
-
-_TRANSITION = (
-    "UPDATE executions SET status = ?, started_at = COALESCE(?, started_at), "
-    "finished_at = COALESCE(?, finished_at), cancelled_at = COALESCE(?, cancelled_at), "
-    "error = COALESCE(?::json, error), outputs = COALESCE(?::json, outputs) "
-    "WHERE id = ? AND status = ANY(?)"
-)
-# pg_notify in the statement itself: the notification goes out when the change commits, and
-# only when a row changed.
-_TRANSITION_NOTIFIED = (
-    f"WITH changed AS ({_TRANSITION} RETURNING id) SELECT pg_notify(?, id) FROM changed"
-)
-# A cancel and a resume are what the process running an execution must hear of; the other
-# changes (pausing, ending) are that process's own writes. PostgreSQL serialises the commits
-# that NOTIFY database-wide, so they stay off the path of every execution that ends.
-_NOTIFIED = frozenset({ExecutionStatus.CANCELLED, ExecutionStatus.RUNNING})
 
 
 class PostgresStorage:
@@ -114,6 +78,7 @@ class PostgresStorage:
         self._max_size = max_size
         self.status_channel = status_channel(schema)
         self._pool: AsyncConnectionPool | None = None
+        self._deliveries = Deliveries(self._execute, self._rows)
 
     def __repr__(self) -> str:
         return f"PostgresStorage(schema={self.schema!r})"
@@ -148,17 +113,17 @@ class PostgresStorage:
     async def _execute(self, sql: str, values: Sequence[Any] = ()) -> psycopg.AsyncCursor[Any]:
         """Run one statement on a pooled connection; the cursor's rows are fetched already."""
         async with self.pool.connection() as connection:
-            cursor: psycopg.AsyncCursor[Any] = await connection.execute(_pg(sql), values)
+            cursor: psycopg.AsyncCursor[Any] = await connection.execute(pg(sql), values)
             return cursor
 
     async def _rows(self, sql: str, values: Sequence[Any] = ()) -> list[Any]:
         async with self.pool.connection() as connection:
-            cursor = await connection.execute(_pg(sql), values)
+            cursor = await connection.execute(pg(sql), values)
             return await cursor.fetchall()
 
     async def _row(self, sql: str, values: Sequence[Any] = ()) -> Any:
         async with self.pool.connection() as connection:
-            cursor = await connection.execute(_pg(sql), values)
+            cursor = await connection.execute(pg(sql), values)
             return await cursor.fetchone()
 
     # -- workflows -------------------------------------------------------------------------
@@ -231,9 +196,9 @@ class PostgresStorage:
                 return None
             expires_at = lease.now + lease.ttl
             async with self.pool.connection() as connection, connection.transaction():
-                await connection.execute(_pg(_sql.EXECUTION_INSERT), params)
+                await connection.execute(pg(_sql.EXECUTION_INSERT), params)
                 cursor = await connection.execute(
-                    _pg(_sql.LEASE_ACQUIRE), (execution.id, lease.owner, expires_at, lease.now)
+                    pg(_sql.LEASE_ACQUIRE), (execution.id, lease.owner, expires_at, lease.now)
                 )
                 row = await cursor.fetchone()
         except psycopg.errors.UniqueViolation:
@@ -245,38 +210,8 @@ class PostgresStorage:
         )
 
     async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
-        node_columns = _sql.NODE_DATA_COLUMNS if include_data else _sql.NODE_COLUMNS
-        async with self.pool.connection() as connection, connection.transaction():
-            # One snapshot for the execution row, its node runs and its logs.
-            await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor = await connection.execute(
-                f"SELECT {_sql.EXECUTION_COLUMNS}, input_data, workflow"
-                + (", outputs" if include_data else "")
-                + " FROM executions WHERE id = %s",
-                (execution_id,),
-            )
-            row = await cursor.fetchone()
-            if row is None:
-                raise ExecutionNotFoundError("execution", execution_id)
-            nodes = await connection.execute(
-                f"SELECT {node_columns} FROM node_executions WHERE execution_id = %s "
-                "ORDER BY sequence",
-                (execution_id,),
-            )
-            node_rows = await nodes.fetchall()
-            logs = await connection.execute(
-                f"SELECT {_sql.LOG_COLUMNS} FROM logs WHERE execution_id = %s ORDER BY id",
-                (execution_id,),
-            )
-            log_rows = await logs.fetchall()
-        execution = _sql.execution_of(row)
-        execution.input_data = row[14]
-        execution.workflow = Workflow.from_dict(row[15]) if row[15] is not None else None
-        if include_data:
-            execution.outputs = row[16] or {}
-        execution.node_executions = [_sql.node_of(r) for r in node_rows]
-        execution.logs = [_sql.log_of(r) for r in log_rows]
-        return execution
+        async with self.pool.connection() as connection:
+            return await read_execution(connection, execution_id, include_data)
 
     async def list_executions(self, query: ExecutionQuery) -> tuple[list[Execution], int]:
         where, values = _sql.execution_filters(query)
@@ -300,11 +235,11 @@ class PostgresStorage:
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
     ) -> bool:
+        fields: TransitionFields = (started_at, finished_at, cancelled_at, error, outputs)
         async with self.pool.connection() as connection:
-            changed = await self._transition(
-                connection, execution_id, expected, status,
-                (started_at, finished_at, cancelled_at, error, outputs),
-            )  # fmt: skip
+            changed = await transition(
+                connection, self.status_channel, execution_id, expected, status, fields
+            )
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -325,47 +260,17 @@ class PostgresStorage:
         fence: int | None = None,
         lease: Lease | None = None,
     ) -> bool:
-        writes = _progress_writes(execution_id, nodes, logs, events, fence)
+        writes = progress_writes(execution_id, nodes, logs, events, fence)
+        fields: TransitionFields = (None, finished_at, cancelled_at, error, outputs)
         async with self.pool.connection() as connection, connection.transaction():
-            changed = await self._transition(
-                connection, execution_id, expected, status,
-                (None, finished_at, cancelled_at, error, outputs),
-            )  # fmt: skip
+            changed = await transition(
+                connection, self.status_channel, execution_id, expected, status, fields
+            )
             if changed:
-                if fence is not None:
-                    held = await connection.execute(_LEASE_FENCE, (execution_id,))
-                    _require_fence(execution_id, await held.fetchone(), fence)
-                async with connection.cursor() as cursor:
-                    for statement, params in writes:
-                        await cursor.executemany(statement, params)
-                if lease is not None:
-                    await connection.execute(
-                        _pg(_sql.LEASE_RELEASE), (execution_id, lease.owner, lease.fence)
-                    )
+                await write_end(connection, execution_id, writes, fence, lease)
         if not changed:
             await self._require_execution(execution_id)
         return changed
-
-    async def _transition(
-        self,
-        connection: psycopg.AsyncConnection[Any],
-        execution_id: str,
-        expected: Sequence[ExecutionStatus],
-        status: ExecutionStatus,
-        fields: tuple[float | None, float | None, float | None, ExecutionError | None, Any],
-    ) -> bool:
-        started_at, finished_at, cancelled_at, error, outputs = fields
-        values: tuple[Any, ...] = (
-            status.value, started_at, finished_at, cancelled_at,
-            None if error is None else _sql.dump(error.to_dict()),
-            _sql.dump_optional(outputs), execution_id, [s.value for s in expected],
-        )  # fmt: skip
-        if status in _NOTIFIED:
-            sql, values = _TRANSITION_NOTIFIED, (*values, self.status_channel)
-        else:
-            sql = _TRANSITION
-        cursor = await connection.execute(_pg(sql), values)
-        return cursor.rowcount == 1
 
     async def get_status(self, execution_id: str) -> ExecutionStatus:
         row = await self._row("SELECT status FROM executions WHERE id = ?", (execution_id,))
@@ -398,9 +303,9 @@ class PostgresStorage:
     ) -> None:
         async with self.pool.connection() as connection, connection.transaction():
             if fence is not None:
-                await _check_fence(connection, execution_id, fence)
+                await check_fence(connection, execution_id, fence)
             params = _sql.node_params(execution_id, node, None)
-            written = (await connection.execute(_NODE_UPSERT, params)).rowcount
+            written = (await connection.execute(NODE_UPSERT, params)).rowcount
         if written == 0:
             raise ExecutionNotFoundError("execution", execution_id)
 
@@ -413,71 +318,29 @@ class PostgresStorage:
         events: Sequence[Event] = (),
         fence: int | None = None,
     ) -> None:
-        writes = _progress_writes(execution_id, nodes, logs, events, fence)
-        # One round trip: the transaction goes out as one pipeline, its result read at the end.
-        # Every write checks the fence itself, so a stale one commits having written nothing.
-        # (BEGIN and COMMIT as statements: psycopg's transaction() adds syncs to a pipeline. On
-        # an error the pool rolls back the connection it gets back.)
+        writes = progress_writes(execution_id, nodes, logs, events, fence)
         async with self.pool.connection() as connection:
-            async with connection.pipeline():
-                await connection.execute("BEGIN")
-                lease = None
-                if fence is not None:
-                    lease = await connection.execute(_LEASE_FENCE, (execution_id,))
-                async with connection.cursor() as cursor:
-                    for statement, params in writes:
-                        await cursor.executemany(statement, params)
-                await connection.execute("COMMIT")
-            if lease is not None:
-                _require_fence(execution_id, await lease.fetchone(), fence)
+            await write_progress(connection, execution_id, writes, fence)
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
     ) -> None:
-        async with self.pool.connection() as connection, connection.transaction():
-            if fence is not None:
-                await _check_fence(connection, execution_id, fence)
-            cursor = await connection.execute(
-                "SELECT 1 FROM executions WHERE id = %s", (execution_id,)
-            )
-            if await cursor.fetchone() is None:
-                raise ExecutionNotFoundError("execution", execution_id)
-            async with connection.cursor() as insert:
-                await insert.executemany(_LOG_INSERT, _sql.log_params(execution_id, entries))
+        async with self.pool.connection() as connection:
+            await write_logs(connection, execution_id, entries, fence)
 
     async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
         async with self.pool.connection() as connection, connection.cursor() as cursor:
-            await cursor.executemany(_EVENT_UPSERT, _sql.event_params(execution_id, events))
+            await cursor.executemany(EVENT_UPSERT, _sql.event_params(execution_id, events))
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
-        rows = await self._rows(
-            "SELECT sequence, data FROM events WHERE execution_id = ? AND sequence > ? "
-            "ORDER BY sequence",
-            (execution_id, after_sequence),
-        )
-        return [
-            StoredEvent(execution_id=execution_id, sequence=sequence, data=data)
-            for sequence, data in rows
-        ]
+        async with self.pool.connection() as connection:
+            return await read_events(connection, execution_id, after_sequence)
 
     async def find_node_outputs(
         self, workflow_id: str, node_ids: Sequence[str]
     ) -> dict[str, NodeExecution]:
-        # DISTINCT ON keeps the first row of each node: its latest completed run.
-        columns = ", ".join("n." + c for c in _sql.NODE_DATA_COLUMNS.split(", "))
-        rows = await self._rows(
-            f"SELECT DISTINCT ON (n.node_id) e.id, {columns} "
-            "FROM executions e JOIN node_executions n ON n.execution_id = e.id "
-            "WHERE e.workflow_id = ? AND n.status = 'completed' AND n.node_id = ANY(?) "
-            "ORDER BY n.node_id, e.created_at DESC, n.sequence DESC",
-            (workflow_id, list(node_ids)),
-        )
-        found = {}
-        for execution_id, *node_row in rows:
-            run = _sql.node_of(node_row)
-            source = run.source_execution_id if run.reused else execution_id
-            found[run.node_id] = attrs.evolve(run, source_execution_id=source)
-        return found
+        async with self.pool.connection() as connection:
+            return await read_node_outputs(connection, workflow_id, node_ids)
 
     # -- leases ----------------------------------------------------------------------------
 
@@ -523,7 +386,7 @@ class PostgresStorage:
         if condition is None:
             return 0
         where, values = condition
-        candidates = _pg(_sql.PRUNE_CANDIDATES.format(condition=where))
+        candidates = pg(_sql.PRUNE_CANDIDATES.format(condition=where))
         async with self.pool.connection() as connection, connection.transaction():
             ids = [
                 row[0] for row in await (await connection.execute(candidates, values)).fetchall()
@@ -551,82 +414,16 @@ class PostgresStorage:
         scheduled_at: float,
         execution_id: str | None = None,
     ) -> bool:
-        cursor = await self._execute(
-            "INSERT INTO schedule_fires VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (workflow_id, node_id, round(scheduled_at * 1000), execution_id, time.time()),
-        )
-        return cursor.rowcount == 1
+        return await self._deliveries.record_fire(workflow_id, node_id, scheduled_at, execution_id)
 
     async def save_delivery(self, delivery: dict[str, Any]) -> None:
-        updates = ", ".join(
-            f"{column} = excluded.{column}" for column in _sql.DELIVERY_FIELDS.values()
-        )
-        await self._execute(
-            "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates}",
-            _sql.delivery_params(delivery),
-        )
+        await self._deliveries.save(delivery)
 
     async def pending_deliveries(self, *, now: float, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._rows(
-            f"SELECT {_sql.DELIVERY_COLUMNS} FROM webhook_deliveries "
-            "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-            (now, limit),
-        )
-        return [_sql.delivery_of(row) for row in rows]
+        return await self._deliveries.pending(now, limit)
 
     async def claim_delivery(self, delivery_id: str, *, due_at: float, until: float) -> bool:
-        claimed = await self._execute(
-            "UPDATE webhook_deliveries SET next_attempt_at = ? "
-            "WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
-            (until, delivery_id, due_at),
-        )
-        return claimed.rowcount == 1
+        return await self._deliveries.claim(delivery_id, due_at, until)
 
     async def update_delivery(self, delivery_id: str, **fields: Any) -> None:
-        assignments, values = _sql.delivery_assignments(fields)
-        if not fields:
-            sql, params = "SELECT 1 FROM webhook_deliveries WHERE id = ?", [delivery_id]
-        else:
-            sql = f"UPDATE webhook_deliveries SET {assignments} WHERE id = ?"
-            params = [*values, delivery_id]
-        if (await self._execute(sql, params)).rowcount == 0:
-            raise ExecutionNotFoundError("delivery", delivery_id)
-
-
-def _progress_writes(
-    execution_id: str,
-    nodes: Sequence[NodeExecution],
-    logs: Sequence[LogEntry],
-    events: Sequence[Event],
-    fence: int | None,
-) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The statements of a save_progress call with their rows (fenced when ``fence`` is set)."""
-    fenced = () if fence is None else (execution_id, fence)
-    writes = []
-    if nodes:
-        upsert = _NODE_UPSERT if fence is None else _NODE_UPSERT_FENCED
-        writes.append((upsert, [_sql.node_params(execution_id, n, fence) for n in nodes]))
-    if logs:
-        insert = _LOG_INSERT if fence is None else _LOG_INSERT_FENCED
-        writes.append((insert, [(*p, *fenced) for p in _sql.log_params(execution_id, logs)]))
-    if events:
-        upsert = _EVENT_UPSERT if fence is None else _EVENT_UPSERT_FENCED
-        writes.append((upsert, [(*p, *fenced) for p in _sql.event_params(execution_id, events)]))
-    return writes
-
-
-def _require_fence(execution_id: str, row: Any, fence: int | None) -> None:
-    if row is not None and row[0] != fence:
-        raise StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")
-
-
-async def _check_fence(
-    connection: psycopg.AsyncConnection[Any], execution_id: str, fence: int
-) -> None:
-    """Raise when another owner holds the lease; the row stays share-locked until the write
-    commits, so a takeover cannot slip in between."""
-    cursor = await connection.execute(
-        "SELECT fence FROM leases WHERE execution_id = %s FOR SHARE", (execution_id,)
-    )
-    _require_fence(execution_id, await cursor.fetchone(), fence)
+        await self._deliveries.update(delivery_id, fields)

@@ -10,9 +10,6 @@ be atomic across processes take the write lock up front with ``BEGIN IMMEDIATE``
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import os
 import sqlite3
 import time
@@ -35,49 +32,21 @@ from ..runtime._records import (
 )
 from . import _sql
 from ._sqlite_checkpoint import Checkpointer
+from ._sqlite_progress import WriteTransaction, check_fence, transition, write_progress
+from ._sqlite_reads import read_events, read_execution, read_node_outputs
+from ._sqlite_rows import event_batch, event_text, execution_of, snapshot_key
 from ._sqlite_schema import migrate
+from ._sqlite_statements import (
+    EVENT_INSERT,
+    EXECUTION_INSERT,
+    LOG_INSERT,
+    NODE_UPSERT,
+    NODE_UPSERT_FENCED,
+    SNAPSHOT_INSERT,
+)
 from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["SQLiteStorage"]
-
-# Indexes of the JSON columns in the rows of each kind of query.
-_EXECUTION_JSON = (9, 13)
-_NODE_JSON = (6,)
-_NODE_DATA_JSON = (6, 12, 13)
-_LOG_JSON = (4,)
-_NODE_UPSERT = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence="")
-_LOG_INSERT = (
-    "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-_EVENT_INSERT = "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)"
-# Executions refer to their workflow snapshot by key (see migration 5).
-_SNAPSHOT_INSERT = "INSERT INTO snapshots VALUES (?, ?) ON CONFLICT DO NOTHING"
-_EXECUTION_INSERT = (
-    f"INSERT INTO executions ({_sql.EXECUTION_COLUMNS}, input_data, workflow, outputs, snapshot) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# save_progress's write of a node run, for an execution the executor holds (no existence check),
-# carrying the events of the write: each write's events are one JSON array, appended to the
-# row's ``events`` as a line. ``{fence}`` makes a stale fence write nothing.
-_NODE_PUT = f"""
-INSERT INTO node_executions (execution_id, {_sql.NODE_DATA_COLUMNS}, events)
-SELECT ?, {_sql.NODE_VALUES}, ? {{fence}}
-ON CONFLICT (execution_id, sequence) DO UPDATE SET
-  node_id = excluded.node_id, node_name = excluded.node_name, status = excluded.status,
-  started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error,
-  attempts = excluded.attempts, iteration = excluded.iteration, port = excluded.port,
-  reused = excluded.reused, source_execution_id = excluded.source_execution_id,
-  input = excluded.input, output = excluded.output,
-  events = CASE WHEN node_executions.events IS NULL THEN excluded.events
-    WHEN excluded.events IS NULL THEN node_executions.events
-    ELSE node_executions.events || char(10) || excluded.events END
-"""
-_NODE_PUT_UNFENCED = _NODE_PUT.format(fence="WHERE true")
-_NODE_PUT_FENCED = _NODE_PUT.format(
-    fence="WHERE NOT EXISTS (SELECT 1 FROM leases WHERE execution_id = ? AND fence <> ?)"
-)
-_NODE_UPSERT_FENCED = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence=_sql.FENCE_CONDITION)
 
 
 class SQLiteStorage:
@@ -140,9 +109,9 @@ class SQLiteStorage:
             raise StorageError(f"{self!r} is not open (call await storage.open())")
         return self._connection
 
-    def _write_lock(self) -> _WriteTransaction:
+    def _write_lock(self) -> WriteTransaction:
         """A transaction holding the database's write lock from its first statement."""
-        return _WriteTransaction(self._db, self._checkpointer)
+        return WriteTransaction(self._db, self._checkpointer)
 
     # -- workflows -------------------------------------------------------------------------
 
@@ -203,48 +172,18 @@ class SQLiteStorage:
         self, execution: Execution, *, lease: LeaseTerms | None = None
     ) -> Lease | None:
         *fields, snapshot, outputs = _sql.execution_params(execution)
-        key = None if snapshot is None else _snapshot_key(snapshot)
+        key = None if snapshot is None else snapshot_key(snapshot)
         try:
             with self._write_lock() as db:
                 if key is not None:
-                    db.execute(_SNAPSHOT_INSERT, (key, snapshot))
-                db.execute(_EXECUTION_INSERT, (*fields, None, outputs, key))
+                    db.execute(SNAPSHOT_INSERT, (key, snapshot))
+                db.execute(EXECUTION_INSERT, (*fields, None, outputs, key))
                 return None if lease is None else self._acquire(execution.id, lease)
         except sqlite3.IntegrityError:
             raise StorageError(f"execution {execution.id!r} already exists") from None
 
     async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
-        db = self._db
-        row = db.execute(
-            f"SELECT {_sql.EXECUTION_COLUMNS}, input_data, "
-            "COALESCE(workflow, (SELECT document FROM snapshots WHERE key = snapshot))"
-            + (", outputs" if include_data else "")
-            + " FROM executions WHERE id = ?",
-            (execution_id,),
-        ).fetchone()
-        if row is None:
-            raise ExecutionNotFoundError("execution", execution_id)
-        execution = _execution_of(row)
-        execution.input_data = _load(row[14])
-        snapshot = _load(row[15])
-        execution.workflow = Workflow.from_dict(snapshot) if snapshot is not None else None
-        if include_data:
-            execution.outputs = _load(row[16]) or {}
-        columns, decoded = (
-            (_sql.NODE_DATA_COLUMNS, _NODE_DATA_JSON) if include_data else
-            (_sql.NODE_COLUMNS, _NODE_JSON)
-        )  # fmt: skip
-        nodes = db.execute(
-            f"SELECT {columns} FROM node_executions WHERE execution_id = ? ORDER BY sequence",
-            (execution_id,),
-        )
-        execution.node_executions = [_sql.node_of(_decoded(r, decoded)) for r in nodes]
-        logs = db.execute(
-            f"SELECT {_sql.LOG_COLUMNS} FROM logs WHERE execution_id = ? ORDER BY id",
-            (execution_id,),
-        )
-        execution.logs = [_sql.log_of(_decoded(r, _LOG_JSON)) for r in logs]
-        return execution
+        return read_execution(self._db, execution_id, include_data)
 
     async def list_executions(self, query: ExecutionQuery) -> tuple[list[Execution], int]:
         where, values = _sql.execution_filters(query)
@@ -254,7 +193,7 @@ class SQLiteStorage:
             (*values, query.limit, query.offset),
         ).fetchall()
         (total,) = self._db.execute(f"SELECT COUNT(*) FROM executions {where}", values).fetchone()
-        return [_execution_of(row) for row in rows], total
+        return [execution_of(row) for row in rows], total
 
     async def transition_execution(
         self,
@@ -268,9 +207,10 @@ class SQLiteStorage:
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
     ) -> bool:
-        changed = self._transition(
-            execution_id, expected, status, started_at, finished_at, cancelled_at, error, outputs
-        )
+        changed = transition(
+            self._db, execution_id, expected, status,
+            started_at, finished_at, cancelled_at, error, outputs,
+        )  # fmt: skip
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -292,41 +232,16 @@ class SQLiteStorage:
         lease: Lease | None = None,
     ) -> bool:
         with self._write_lock() as db:
-            changed = self._transition(
-                execution_id, expected, status, None, finished_at, cancelled_at, error, outputs
+            changed = transition(
+                db, execution_id, expected, status, None, finished_at, cancelled_at, error, outputs
             )
             if changed:
-                self._write_progress(execution_id, nodes, logs, events, fence)
+                write_progress(db, execution_id, nodes, logs, events, fence)
                 if lease is not None:
                     db.execute(_sql.LEASE_RELEASE, (execution_id, lease.owner, lease.fence))
         if not changed:
             await self._require_execution(execution_id)
         return changed
-
-    def _transition(
-        self,
-        execution_id: str,
-        expected: Sequence[ExecutionStatus],
-        status: ExecutionStatus,
-        started_at: float | None,
-        finished_at: float | None,
-        cancelled_at: float | None,
-        error: ExecutionError | None,
-        outputs: dict[str, Any] | None,
-    ) -> bool:
-        if not expected:
-            return False
-        allowed = ", ".join("?" * len(expected))
-        changed: int = self._db.execute(
-            "UPDATE executions SET status = ?, started_at = COALESCE(?, started_at), "
-            "finished_at = COALESCE(?, finished_at), cancelled_at = COALESCE(?, cancelled_at), "
-            "error = COALESCE(?, error), outputs = COALESCE(?, outputs) "
-            f"WHERE id = ? AND status IN ({allowed})",
-            (status.value, started_at, finished_at, cancelled_at,
-             None if error is None else _sql.dump(error.to_dict()),
-             _sql.dump_optional(outputs), execution_id, *(s.value for s in expected)),
-        ).rowcount  # fmt: skip
-        return changed == 1
 
     async def _require_execution(self, execution_id: str) -> None:
         found = self._db.execute("SELECT 1 FROM executions WHERE id = ?", (execution_id,))
@@ -350,11 +265,11 @@ class SQLiteStorage:
     async def save_node_execution(
         self, execution_id: str, node: NodeExecution, *, fence: int | None = None
     ) -> None:
-        sql = _NODE_UPSERT if fence is None else _NODE_UPSERT_FENCED
+        sql = NODE_UPSERT if fence is None else NODE_UPSERT_FENCED
         written = self._db.execute(sql, _sql.node_params(execution_id, node, fence)).rowcount
         if written == 0:
             await self._require_execution(execution_id)
-            raise _lost_lease(execution_id)
+            raise _sql.lost_lease(execution_id)
 
     async def save_progress(
         self,
@@ -366,40 +281,8 @@ class SQLiteStorage:
         fence: int | None = None,
     ) -> None:
         # One transaction (one commit) for the whole step: the per-node cost of durability.
-        with self._write_lock():
-            self._write_progress(execution_id, nodes, logs, events, fence)
-
-    def _write_progress(
-        self,
-        execution_id: str,
-        nodes: Sequence[NodeExecution],
-        logs: Sequence[LogEntry],
-        events: Sequence[Event],
-        fence: int | None,
-    ) -> None:
-        """save_progress's statements, inside the caller's transaction. The events ride in the
-        first node's row, so the usual step (one node settled) writes one row of one b-tree: a
-        separate events row cost a second b-tree page per commit (measured: 27 -> 19 µs per
-        write). The fence is checked by that same statement."""
-        db = self._db
-        batch = _event_text(events) if events else None
-        if nodes:
-            first, *others = nodes
-            if fence is None:
-                db.execute(_NODE_PUT_UNFENCED, _node_row(execution_id, first, batch))
-            elif not db.execute(
-                _NODE_PUT_FENCED, (*_node_row(execution_id, first, batch), execution_id, fence)
-            ).rowcount:
-                raise _lost_lease(execution_id)
-            for node in others:
-                db.execute(_NODE_PUT_UNFENCED, _node_row(execution_id, node, None))
-        else:
-            if fence is not None:
-                self._check_fence(execution_id, fence)
-            if batch is not None:
-                db.execute(_EVENT_INSERT, _event_batch(execution_id, events, batch))
-        if logs:
-            db.executemany(_LOG_INSERT, _sql.log_params(execution_id, logs))
+        with self._write_lock() as db:
+            write_progress(db, execution_id, nodes, logs, events, fence)
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
@@ -407,65 +290,22 @@ class SQLiteStorage:
         with self._write_lock() as db:
             await self._require_execution(execution_id)
             if fence is not None:
-                self._check_fence(execution_id, fence)
-            db.executemany(_LOG_INSERT, _sql.log_params(execution_id, entries))
-
-    def _check_fence(self, execution_id: str, fence: int) -> None:
-        row = self._db.execute("SELECT fence FROM leases WHERE execution_id = ?", (execution_id,))
-        current = row.fetchone()
-        if current is not None and current[0] != fence:
-            raise _lost_lease(execution_id)
+                check_fence(db, execution_id, fence)
+            db.executemany(LOG_INSERT, _sql.log_params(execution_id, entries))
 
     async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
         if events:
-            self._db.execute(_EVENT_INSERT, _event_batch(execution_id, events, _event_text(events)))
+            self._db.execute(EVENT_INSERT, event_batch(execution_id, events, event_text(events)))
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
-        # Batches of events live in the events table and in node rows (see save_progress).
-        db = self._db
-        rows = db.execute(
-            "SELECT data FROM events WHERE execution_id = ? AND last_sequence > ? UNION ALL "
-            "SELECT events FROM node_executions WHERE execution_id = ? AND events IS NOT NULL",
-            (execution_id, after_sequence, execution_id),
-        ).fetchall()
-        workflow = db.execute("SELECT workflow_id FROM executions WHERE id = ?", (execution_id,))
-        workflow_id = (workflow.fetchone() or (None,))[0]
-        found = [
-            _wire_event(item, execution_id, workflow_id)
-            for (text,) in rows
-            for batch in text.split("\n")
-            for item in json.loads(batch)
-        ]
-        found.sort(key=lambda event: event["sequence"])
-        return [
-            StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e)
-            for e in found
-            if e["sequence"] > after_sequence
-        ]
+        return read_events(self._db, execution_id, after_sequence)
 
     async def find_node_outputs(
         self, workflow_id: str, node_ids: Sequence[str]
     ) -> dict[str, NodeExecution]:
-        wanted = set(node_ids)
-        found: dict[str, NodeExecution] = {}
-        if not wanted:
-            return found
-        rows = self._db.execute(
-            f"SELECT e.id, {', '.join('n.' + c for c in _sql.NODE_DATA_COLUMNS.split(', '))} "
-            "FROM executions e JOIN node_executions n ON n.execution_id = e.id "
-            f"WHERE e.workflow_id = ? AND n.status = 'completed' AND n.node_id IN "
-            f"({', '.join('?' * len(wanted))}) ORDER BY e.created_at DESC, n.sequence DESC",
-            (workflow_id, *wanted),
-        )
-        # The cursor is lazy: stop reading as soon as every node has its latest run.
-        for execution_id, *node_row in rows:
-            run = _sql.node_of(_decoded(node_row, _NODE_DATA_JSON))
-            if run.node_id not in found:
-                source = run.source_execution_id if run.reused else execution_id
-                found[run.node_id] = attrs.evolve(run, source_execution_id=source)
-                if len(found) == len(wanted):
-                    break
-        return found
+        if not node_ids:
+            return {}
+        return read_node_outputs(self._db, workflow_id, node_ids)
 
     # -- leases ----------------------------------------------------------------------------
 
@@ -593,83 +433,3 @@ class SQLiteStorage:
             ).rowcount
         if changed == 0:
             raise ExecutionNotFoundError("delivery", delivery_id)
-
-
-class _WriteTransaction:
-    """``with``: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on an exception (a class, not a
-    generator-based context manager: entered once per node, it costs a third as much)."""
-
-    __slots__ = ("_checkpointer", "_db")
-
-    def __init__(self, db: sqlite3.Connection, checkpointer: Checkpointer | None) -> None:
-        self._db = db
-        self._checkpointer = checkpointer
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._db.execute("BEGIN IMMEDIATE")
-        return self._db
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is not None:
-            self._db.execute("ROLLBACK")
-            return
-        self._db.execute("COMMIT")
-        if self._checkpointer is not None:
-            self._checkpointer.committed()
-
-
-@functools.lru_cache(maxsize=256)
-def _snapshot_key(document: str) -> str:
-    """The key of a snapshot: a digest of its text (the same text is one stored document)."""
-    return hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _decoded(row: Sequence[Any], json_indexes: Sequence[int]) -> list[Any]:
-    values = list(row)
-    for index in json_indexes:
-        values[index] = _load(values[index])
-    return values
-
-
-def _execution_of(row: Sequence[Any]) -> Execution:
-    return _sql.execution_of(_decoded(row[:14], _EXECUTION_JSON))
-
-
-def _lost_lease(execution_id: str) -> StorageError:
-    return StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")
-
-
-def _node_row(execution_id: str, node: NodeExecution, events: str | None) -> tuple[Any, ...]:
-    params = _sql.node_params(execution_id, node, None)
-    return (execution_id, *params[:-1], events)  # node_params ends with the id of the SELECT form
-
-
-def _event_batch(execution_id: str, events: Sequence[Event], text: str) -> tuple[Any, ...]:
-    sequences = [event.sequence for event in events]
-    return (execution_id, min(sequences), max(sequences), text)
-
-
-def _event_text(events: Sequence[Event]) -> str:
-    """A batch of events as stored: ``[type, sequence, timestamp, payload]`` each. What every
-    event of an execution shares (its ids) is left out and the timestamp stays a number, which
-    halves what a node's progress write stores and skips building the wire form."""
-    return _sql.dump([(e.type, e.sequence, e.timestamp, e.payload) for e in events])
-
-
-def _wire_event(item: Any, execution_id: str, workflow_id: str | None) -> dict[str, Any]:
-    """A stored event in its wire form (databases of 0.1.0.dev0 kept the wire form itself)."""
-    if isinstance(item, dict):
-        return item
-    kind, sequence, timestamp, payload = item
-    return {
-        "type": kind,
-        "executionId": execution_id,
-        "workflowId": workflow_id,
-        "sequence": sequence,
-        "timestamp": format_timestamp(timestamp),
-        "payload": payload,
-    }

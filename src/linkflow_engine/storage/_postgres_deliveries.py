@@ -1,0 +1,76 @@
+"""Schedule fires and webhook deliveries in PostgreSQL: a fire is recorded once per schedule slot
+(its primary key refuses a second), a delivery is upserted, listed once due and claimed by a
+compare-and-set of its due time, so engines sharing the database never send it side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from .._exceptions import ExecutionNotFoundError
+from . import _sql
+
+__all__ = ["Deliveries"]
+
+Execute = Callable[[str, Sequence[Any]], Awaitable[psycopg.AsyncCursor[Any]]]
+Rows = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
+
+
+class Deliveries:
+    """The fires and deliveries of a :class:`~linkflow_engine.storage.postgres.PostgresStorage`,
+    run through its pooled statements (``?`` placeholders)."""
+
+    __slots__ = ("_execute", "_rows")
+
+    def __init__(self, execute: Execute, rows: Rows) -> None:
+        self._execute = execute
+        self._rows = rows
+
+    async def record_fire(
+        self, workflow_id: str, node_id: str, scheduled_at: float, execution_id: str | None
+    ) -> bool:
+        cursor = await self._execute(
+            "INSERT INTO schedule_fires VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (workflow_id, node_id, round(scheduled_at * 1000), execution_id, time.time()),
+        )
+        return cursor.rowcount == 1
+
+    async def save(self, delivery: dict[str, Any]) -> None:
+        updates = ", ".join(
+            f"{column} = excluded.{column}" for column in _sql.DELIVERY_FIELDS.values()
+        )
+        await self._execute(
+            "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}",
+            _sql.delivery_params(delivery),
+        )
+
+    async def pending(self, now: float, limit: int) -> list[dict[str, Any]]:
+        rows = await self._rows(
+            f"SELECT {_sql.DELIVERY_COLUMNS} FROM webhook_deliveries "
+            "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        )
+        return [_sql.delivery_of(row) for row in rows]
+
+    async def claim(self, delivery_id: str, due_at: float, until: float) -> bool:
+        claimed = await self._execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = ? "
+            "WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
+            (until, delivery_id, due_at),
+        )
+        return claimed.rowcount == 1
+
+    async def update(self, delivery_id: str, fields: dict[str, Any]) -> None:
+        assignments, values = _sql.delivery_assignments(fields)
+        if not fields:
+            sql, params = "SELECT 1 FROM webhook_deliveries WHERE id = ?", [delivery_id]
+        else:
+            sql = f"UPDATE webhook_deliveries SET {assignments} WHERE id = ?"
+            params = [*values, delivery_id]
+        if (await self._execute(sql, params)).rowcount == 0:
+            raise ExecutionNotFoundError("delivery", delivery_id)

@@ -1,0 +1,113 @@
+"""The SQLite backend's reads of what a run wrote: an execution with its node runs and logs, its
+events (kept in batches in two tables, see :func:`._sqlite_progress.write_progress`), and the
+latest completed run of given nodes across a workflow's executions.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+import attrs
+
+from .._exceptions import ExecutionNotFoundError
+from ..graph import Workflow
+from ..runtime._records import Execution, NodeExecution
+from . import _sql
+from ._sqlite_rows import (
+    LOG_JSON,
+    NODE_DATA_JSON,
+    NODE_JSON,
+    decoded,
+    execution_of,
+    load,
+    wire_event,
+)
+from .base import StoredEvent
+
+__all__ = ["read_events", "read_execution", "read_node_outputs"]
+
+
+def read_execution(db: sqlite3.Connection, execution_id: str, include_data: bool) -> Execution:
+    """An execution with its node runs and logs (and its data when ``include_data``)."""
+    row = db.execute(
+        f"SELECT {_sql.EXECUTION_COLUMNS}, input_data, "
+        "COALESCE(workflow, (SELECT document FROM snapshots WHERE key = snapshot))"
+        + (", outputs" if include_data else "")
+        + " FROM executions WHERE id = ?",
+        (execution_id,),
+    ).fetchone()
+    if row is None:
+        raise ExecutionNotFoundError("execution", execution_id)
+    execution = execution_of(row)
+    execution.input_data = load(row[14])
+    snapshot = load(row[15])
+    execution.workflow = Workflow.from_dict(snapshot) if snapshot is not None else None
+    if include_data:
+        execution.outputs = load(row[16]) or {}
+    columns, json_columns = (
+        (_sql.NODE_DATA_COLUMNS, NODE_DATA_JSON) if include_data else
+        (_sql.NODE_COLUMNS, NODE_JSON)
+    )  # fmt: skip
+    nodes = db.execute(
+        f"SELECT {columns} FROM node_executions WHERE execution_id = ? ORDER BY sequence",
+        (execution_id,),
+    )
+    execution.node_executions = [_sql.node_of(decoded(r, json_columns)) for r in nodes]
+    logs = db.execute(
+        f"SELECT {_sql.LOG_COLUMNS} FROM logs WHERE execution_id = ? ORDER BY id",
+        (execution_id,),
+    )
+    execution.logs = [_sql.log_of(decoded(r, LOG_JSON)) for r in logs]
+    return execution
+
+
+def read_events(
+    db: sqlite3.Connection, execution_id: str, after_sequence: int
+) -> list[StoredEvent]:
+    """The events of an execution after ``after_sequence``, in order, in their wire form."""
+    # Batches of events live in the events table and in node rows (see save_progress).
+    rows = db.execute(
+        "SELECT data FROM events WHERE execution_id = ? AND last_sequence > ? UNION ALL "
+        "SELECT events FROM node_executions WHERE execution_id = ? AND events IS NOT NULL",
+        (execution_id, after_sequence, execution_id),
+    ).fetchall()
+    workflow = db.execute("SELECT workflow_id FROM executions WHERE id = ?", (execution_id,))
+    workflow_id = (workflow.fetchone() or (None,))[0]
+    found = [
+        wire_event(item, execution_id, workflow_id)
+        for (text,) in rows
+        for batch in text.split("\n")
+        for item in json.loads(batch)
+    ]
+    found.sort(key=lambda event: event["sequence"])
+    return [
+        StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e)
+        for e in found
+        if e["sequence"] > after_sequence
+    ]
+
+
+def read_node_outputs(
+    db: sqlite3.Connection, workflow_id: str, node_ids: Sequence[str]
+) -> dict[str, NodeExecution]:
+    """The latest completed run of each of ``node_ids`` in the workflow's executions."""
+    wanted = set(node_ids)
+    found: dict[str, NodeExecution] = {}
+    rows = db.execute(
+        f"SELECT e.id, {', '.join('n.' + c for c in _sql.NODE_DATA_COLUMNS.split(', '))} "
+        "FROM executions e JOIN node_executions n ON n.execution_id = e.id "
+        f"WHERE e.workflow_id = ? AND n.status = 'completed' AND n.node_id IN "
+        f"({', '.join('?' * len(wanted))}) ORDER BY e.created_at DESC, n.sequence DESC",
+        (workflow_id, *wanted),
+    )
+    # The cursor is lazy: stop reading as soon as every node has its latest run.
+    for execution_id, *node_row in rows:
+        run = _sql.node_of(decoded(node_row, NODE_DATA_JSON))
+        if run.node_id not in found:
+            source = run.source_execution_id if run.reused else execution_id
+            found[run.node_id] = attrs.evolve(run, source_execution_id=source)
+            if len(found) == len(wanted):
+                break
+    return found
