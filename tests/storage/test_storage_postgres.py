@@ -121,3 +121,26 @@ async def test_stale_progress_write_leaves_the_connection_usable(
     await storage.save_progress("ex-1", nodes=[make_node(0, output="b")], fence=new.fence)
     read = await storage.get_execution("ex-1", include_data=True)
     assert [(n.sequence, n.output) for n in read.node_executions] == [(0, "b")]
+
+
+async def test_a_schema_with_capitals_and_the_dsn_options_are_kept() -> None:
+    """A schema named with capital letters is created and used as named (not folded to lower
+    case), and the DSN's own ``options`` (here ``synchronous_commit``) still reach every
+    connection next to the schema's search path."""
+    schema = f"Mixed_Case_{uuid.uuid4().hex[:8]}"
+    separator = "&" if "?" in POSTGRES_DSN else "?"
+    dsn = f"{POSTGRES_DSN}{separator}options=-c%20synchronous_commit%3Doff"
+    storage = PostgresStorage(dsn, schema=schema, min_size=1, max_size=1)
+    await storage.open()
+    try:
+        await storage.create_execution(make_execution())
+        assert (await storage.get_execution("ex-1")).id == "ex-1"
+        async with storage.pool.connection() as connection:
+            cursor = await connection.execute("SHOW synchronous_commit")
+            assert await cursor.fetchone() == ("off",)
+            cursor = await connection.execute("SELECT current_schema()")
+            assert await cursor.fetchone() == (schema,)
+    finally:
+        await storage.aclose()
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from .._exceptions import ExecutionNotFoundError, StorageError
@@ -53,10 +54,19 @@ __all__ = ["PostgresStorage"]
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
+def _session_options(dsn: str, schema: str) -> str:
+    """The ``options`` of every connection: the DSN's own (``-c synchronous_commit=off``, say)
+    and the schema as search path, quoted so that a name with capitals is kept as written."""
+    given = conninfo_to_dict(dsn).get("options") or ""
+    return f'{given} -c search_path="{schema}"'.strip()
+
+
 class PostgresStorage:
     """Executions in one PostgreSQL schema.
 
-    :param dsn: a libpq connection string or URL.
+    :param dsn: a libpq connection string or URL. Its ``options`` reach every connection, so
+        ``?options=-c%20synchronous_commit%3Doff`` trades the last commits before a *server*
+        crash for speed (a crash of the engine's process still loses nothing).
     :param schema: the schema holding the tables (created on open when missing).
     :param min_size: connections the pool keeps open.
     :param max_size: connections the pool opens at most.
@@ -84,7 +94,7 @@ class PostgresStorage:
         return f"PostgresStorage(schema={self.schema!r})"
 
     async def open(self) -> None:
-        options = f"-c search_path={self.schema}"
+        options = _session_options(self.dsn, self.schema)
         async with await psycopg.AsyncConnection.connect(
             self.dsn, autocommit=True, options=options
         ) as connection:
