@@ -174,7 +174,9 @@ class Recorder:
         another process ended the execution first: what was logged and published since
         :meth:`hold` is dropped, as if never said."""
         held, self._held = self._held or [], None
-        progress = self._progress(()) or {}
+        # Under the lease's fence even with nothing left to write: a run that lost its lease
+        # must not set the status of an execution another process now runs.
+        progress = self._progress(()) or {"fence": self.lease.fence if self.lease else None}
         finished = await self.services.storage.finish_execution(
             self.execution.id, **ending, **progress, lease=self.lease
         )
