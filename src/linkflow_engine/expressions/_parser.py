@@ -84,10 +84,10 @@ STRING: /"(?:[^"\\\n]|\\.)*"/ | /'(?:[^'\\\n]|\\.)*'/
 
 @functools.cache
 def _parser() -> lark.Lark:
-    # Built on first use so that importing the engine does not pay for grammar construction.
-    import lark
+    # Made on first use, from the shipped tables when they fit (see _grammar_tables).
+    from ._grammar_tables import load_parser
 
-    return lark.Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return load_parser(GRAMMAR)
 
 
 def parse(text: str) -> lark.Tree[lark.Token]:
