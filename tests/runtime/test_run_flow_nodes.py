@@ -15,6 +15,7 @@ from linkflow_engine import (
     NodeStatus,
     run_workflow,
 )
+from linkflow_engine.testing import capture_events
 
 
 def loop_doc(**loop_config: Any) -> dict[str, Any]:
@@ -243,31 +244,45 @@ def test_max_concurrency_bounds_the_whole_execution_loop_bodies_included() -> No
         assert sum(r.node_id in ("a", "b") for r in execution.node_executions) == 12
 
 
-async def test_cancel_reaches_nodes_waiting_for_a_slot() -> None:
-    """With one slot and three parallel slow nodes, a cancel stops the running one and the two
-    waiting for the slot: the execution ends cancelled at once and none of them completed."""
+async def test_nodes_waiting_for_a_slot_are_pending_not_running() -> None:
+    """A parallel loop of 4 iterations, 2 body nodes each, with 2 slots: cancelled while the
+    first two nodes run, those fail CANCELLED and the six waiting for a slot stay pending
+    (they never started); in a full run no node's duration includes its wait for a slot."""
     registry = NodeRegistry()
 
     @registry.register("slow")
     async def slow(ctx: NodeContext) -> Any:
-        await anyio.sleep(30)
+        await anyio.sleep(0.2)
 
     doc = workflow(
         node("start", "manual_trigger"),
-        *(node(f"s{i}", "slow") for i in range(3)),
-        connections=[conn("start", f"s{i}") for i in range(3)],
-        settings={"maxConcurrency": 1},
+        node("each", "loop", config={"items": list(range(4)), "parallel": True}),
+        node("a", "slow"),
+        node("b", "slow"),
+        connections=[
+            conn("start", "each"),
+            conn("each", "a", sourcePort="loop"),
+            conn("each", "b", sourcePort="loop"),
+        ],
+        settings={"maxConcurrency": 2},
     )
     async with Engine(registry=registry) as engine:
-        execution = await engine.execute(doc, wait=False)
-        await anyio.sleep(0.05)
-        with anyio.fail_after(5):
-            await engine.cancel(execution.id)
-            while not (await engine.get_execution(execution.id)).status.is_terminal:
-                await anyio.sleep(0.01)
-        done = await engine.get_execution(execution.id)
-    assert done.status is ExecutionStatus.CANCELLED
-    assert not any(r.status is NodeStatus.COMPLETED for r in done.node_executions[1:])
+        with capture_events(engine, types=["execution.cancelled"]) as ended:
+            execution = await engine.execute(doc, wait=False)
+            await anyio.sleep(0.1)
+            with anyio.fail_after(5):
+                await engine.cancel(execution.id)
+                while not ended:  # the run's own end, heard once stored
+                    await anyio.sleep(0.01)
+        cancelled = await engine.get_execution(execution.id)
+        full = await engine.execute(doc)
+    body = [r.status.value for r in cancelled.node_executions if r.node_id in ("a", "b")]
+    assert sorted(body).count("failed") == 2 and "running" not in body
+    runs = [r for r in full.node_executions if r.node_id in ("a", "b")]
+    # Four rounds of 200 ms: a node that counted its wait for a slot would last about as long
+    # as the whole execution; each lasts about a quarter of it.
+    assert len(runs) == 8 and full.duration is not None
+    assert max(r.duration or 0 for r in runs) < full.duration / 2
 
 
 def test_wait_node_waits_then_passes_input() -> None:

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from ..credentials import Credential
     from ..graph import Workflow
     from ..nodes._context import ExecutionInfo
-    from ..nodes._registry import NodeType
     from ..outbound import OutboundPolicy
     from ._executor import RunServices
     from ._plan import ExecutionPlan
@@ -100,12 +99,21 @@ class NodeSteps:
             record.status = NodeStatus.SKIPPED
             self.publish(NodeSkipped, {"nodeId": node.id, "nodeName": node.name, "disabled": True})
             return {self.plan.default_port[node_id]: value}
+        if node_type.branch_ports:  # it waits for its body, whose nodes take the slots
+            return await self._run_started(walk, node, record, value, inputs)
+        # The slot first: a node waiting for one is still pending (not running, not timed).
+        async with self.slots:
+            return await self._run_started(walk, node, record, value, inputs)
+
+    async def _run_started(
+        self, walk: Walk, node: Node, record: NodeExecution, value: Any, inputs: dict[str, Any]
+    ) -> dict[str, Any] | None:
         record.status = NodeStatus.RUNNING
         record.started_at = self.services.clock()
         self.publish(NodeStarted, lambda: {"nodeId": node.id, "nodeName": node.name})
         if node.pinned_data is not None and self.execution.mode.value == "manual":
             return await self._node_completed(
-                walk, node, record, {self.plan.default_port[node_id]: node.pinned_data}
+                walk, node, record, {self.plan.default_port[node.id]: node.pinned_data}
             )
         try:
             emitted = await self._attempts(walk, node, record, value, inputs)
@@ -165,14 +173,6 @@ class NodeSteps:
 
     async def _call(self, node: Node, ctx: NodeContext) -> dict[str, Any]:
         node_type = self.plan.types[node.id]
-        if node_type.branch_ports:  # it waits for its body, whose nodes take the slots
-            return await self._call_timed(node, node_type, ctx)
-        async with self.slots:
-            return await self._call_timed(node, node_type, ctx)
-
-    async def _call_timed(
-        self, node: Node, node_type: NodeType, ctx: NodeContext
-    ) -> dict[str, Any]:
         if node.timeout is None:
             result = await self._invoke(node_type.handler, node_type.is_async, ctx)
         else:
