@@ -30,7 +30,9 @@ __all__ = ["WriteTransaction", "check_fence", "transition", "write_progress"]
 
 class WriteTransaction:
     """``with``: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on an exception (a class, not a
-    generator-based context manager: entered once per node, it costs a third as much)."""
+    generator-based context manager: entered once per node, it costs a third as much). The
+    connection never stays inside a transaction: a COMMIT that fails is rolled back too, or
+    every later write would join an open transaction and keep the database's write lock."""
 
     __slots__ = ("_checkpointer", "_db")
 
@@ -44,11 +46,21 @@ class WriteTransaction:
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if kind is not None:
-            self._db.execute("ROLLBACK")
+            self._roll_back()
             return
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._roll_back()
+            raise
         if self._checkpointer is not None:
             self._checkpointer.committed()
+
+    def _roll_back(self) -> None:
+        # SQLite may have rolled back already (some errors do): ROLLBACK would then raise
+        # "no transaction is active" and hide the error being handled.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
 
 def transition(
