@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import time
 from pathlib import Path
 
 import anyio
@@ -181,8 +182,34 @@ async def test_an_engine_closing_mid_attempt_hands_the_delivery_back(tmp_path: P
 
 
 async def test_webhook_url_must_be_http() -> None:
-    """A webhookUrl that is not http(s) is a validation error naming the field."""
+    """A webhookUrl that is not an http(s) URL with a host is a validation error naming the
+    field, and nothing runs."""
+    bad = ["ftp://example.com/x", "http://[::1/x", "http:///no-host", "http://host:port/"]
     async with Engine() as engine:
-        with pytest.raises(WorkflowValidationError) as caught:
-            await engine.execute(chain("noop"), webhook_url="ftp://example.com/x")
-    assert caught.value.details[0]["field"] == "webhookUrl"
+        for url in bad:
+            with pytest.raises(WorkflowValidationError) as caught:
+                await engine.execute(chain("noop"), webhook_url=url)
+            assert caught.value.details[0]["field"] == "webhookUrl", url
+        listed, total = await engine.list_executions()
+    assert total == 0 and listed == []
+
+
+async def test_an_unusable_stored_callback_fails_alone(tmp_path: Path) -> None:
+    """A pending delivery whose URL cannot be used (stored by an older version) is marked
+    failed with its reason; the engine stays up and delivers the next callback."""
+    storage = SQLiteStorage(tmp_path / "db")
+    with running(Receiver()) as receiver:
+        async with Engine(storage, allow_outbound=["127.0.0.1"]) as engine:
+            first = await engine.execute(chain("noop"))
+            await storage.save_delivery(
+                {"id": "dlv-bad", "executionId": first.id, "url": "http://[::1/x", "body": "{}",
+                 "attempts": 0, "nextAttemptAt": 0.0, "status": "pending", "lastError": None}
+            )  # fmt: skip
+            second = await engine.execute(chain("noop"), webhook_url=receiver.url)
+            await delivered(receiver)
+            with anyio.fail_after(5):
+                while await storage.pending_deliveries(now=time.time()):
+                    await anyio.sleep(0.02)
+            logs = [entry.message for entry in (await engine.get_execution(first.id)).logs]
+    assert json.loads(receiver.requests[0][1])["executionId"] == second.id
+    assert any(m.startswith("Callback attempt 1: refused") for m in logs)

@@ -115,7 +115,10 @@ class CallbackService:
         while True:
             self._wake = anyio.Event()
             for delivery in await self.storage.pending_deliveries(now=self.clock()):
-                await self._attempt(delivery)
+                try:
+                    await self._attempt(delivery)
+                except Exception:  # one broken delivery must not stop the others (or the engine)
+                    logger.exception("callback delivery %s failed", delivery["id"])
             # A new callback wakes us at once; otherwise look again after half a second of REAL
             # time. Due times are on the engine's clock, so under a virtual clock a retry comes
             # due when the test advances time, without this loop waking on every virtual step.
@@ -131,7 +134,7 @@ class CallbackService:
         attempt = delivery["attempts"] + 1
         try:
             outcome, error, final = await self._send(delivery)
-        except BaseException:  # the engine is closing: hand the delivery back, due at once
+        except anyio.get_cancelled_exc_class():  # the engine is closing: hand it back, due now
             with anyio.CancelScope(shield=True):
                 await self.storage.update_delivery(delivery["id"], nextAttemptAt=self.clock())
             raise
@@ -152,9 +155,16 @@ class CallbackService:
         url, body = delivery["url"], delivery["body"].encode()
         try:
             await self.policy.check(url)
-            response = await self.client().post(url, content=body, headers=self._headers(body))
+            # A bound on the whole attempt, well inside its claim (httpx's timeout is per read:
+            # a receiver dripping bytes could outlast the claim and meet a second sender).
+            with anyio.fail_after(CLAIM_SECONDS / 2):
+                response = await self.client().post(url, content=body, headers=self._headers(body))
         except OutboundRefused as refused:
             return f"refused: {refused.reason}", refused.reason, True
+        except TimeoutError:
+            return "failed: no answer in time", "timed out", False
+        except (ValueError, httpx.InvalidURL) as unusable:  # stored before URLs were checked
+            return f"refused: {unusable}", str(unusable), True
         except httpx.HTTPError as failure:
             return f"failed: {type(failure).__name__}: {failure}", str(failure) or "error", False
         if response.is_success:

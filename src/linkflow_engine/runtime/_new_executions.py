@@ -116,11 +116,22 @@ def callback_url(url: str | None) -> str | None:
     """``url`` once checked to be an http(s) URL (WorkflowValidationError otherwise)."""
     if url is None:
         return None
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+    if not isinstance(url, str) or not _is_http_url(url):
         raise WorkflowValidationError(
-            [{"field": "webhookUrl", "message": "must be an http:// or https:// URL"}]
+            [{"field": "webhookUrl", "message": "must be an http:// or https:// URL with a host"}]
         )
     return url
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:  # such as an unclosed IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def execution_mode(mode: ExecutionMode | str) -> ExecutionMode:
