@@ -240,6 +240,8 @@ class ExecutionRun(NodeSteps):
         else:
             status = ExecutionStatus.FAILED if self.failure else ExecutionStatus.COMPLETED
         await self.recorder.save()  # every node run, before the status says it is over
+        if self.recorder.abandoned:  # another process runs it now: its end is theirs to write
+            return
         # The end is stored with its log line and event in one write (held until then), and
         # the lease goes with it: one commit where a transition, a save and a release were.
         execution = self.execution
@@ -260,14 +262,17 @@ class ExecutionRun(NodeSteps):
             execution.status, execution.finished_at = status, now
             if error is not None:
                 execution.error = error
-        else:
+            if status is ExecutionStatus.CANCELLED:
+                execution.cancelled_at = now
+        elif not self.recorder.abandoned:
             # Someone else ended it first (a cancel from another process): that status stands.
             stored = await self.services.storage.get_execution(execution.id)
             execution.status = stored.status
             execution.finished_at = stored.finished_at or now
             execution.cancelled_at = stored.cancelled_at
+            self.recorder.hold()
             self._announce_end(execution)
-            await self.recorder.save()
+            await self.recorder.save_held()
 
     def _announce_end(self, execution: Execution) -> None:
         """The end's log line and event, as ``execution`` (the run's record, or how it is

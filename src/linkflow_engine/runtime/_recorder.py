@@ -174,6 +174,8 @@ class Recorder:
         another process ended the execution first: what was logged and published since
         :meth:`hold` is dropped, as if never said."""
         held, self._held = self._held or [], None
+        if self.abandoned:  # another process runs it now: nothing is written or said
+            return False
         # Under the lease's fence even with nothing left to write: a run that lost its lease
         # must not set the status of an execution another process now runs.
         progress = self._progress(()) or {"fence": self.lease.fence if self.lease else None}
@@ -186,9 +188,18 @@ class Recorder:
             self._logs_saved = min(self._logs_saved, logged)
             return False
         self.lease = None  # released with the end
-        for event in held:
-            self.services.broker.publish(event)
+        self._publish_all(held)
         return True
+
+    async def save_held(self) -> None:
+        """Save, then publish what was held since :meth:`hold`."""
+        held, self._held = self._held or [], None
+        await self.save()
+        self._publish_all(held)
+
+    def _publish_all(self, events: list[Event]) -> None:
+        for event in events:
+            self.services.broker.publish(event)
 
     # -- logs and events -------------------------------------------------------------------
 
