@@ -52,13 +52,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        failure: httpcore.ConnectError | None = None
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in await self.policy.addresses(host, port):
             try:
                 return await self.inner.connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
-            except httpcore.ConnectError as error:  # the next address, as resolvers do
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:  # try the next
                 failure = error
         assert failure is not None  # addresses() never returns an empty list
         raise failure

@@ -133,4 +133,5 @@ async def _resolve(url: str, host: str, port: int) -> list[str]:
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as error:
         raise OutboundRefused(url, f"cannot resolve {host}: {error}") from None
-    return sorted({str(info[4][0]).split("%")[0] for info in infos})
+    # In the resolver's order of preference, each once.
+    return list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
-from http_upstream import Upstream, serve
+from http_upstream import Upstream, serve, workflow
 
 from linkflow_engine import Engine, NodeRegistry
 from linkflow_engine.runtime._records import Execution
@@ -82,4 +82,13 @@ async def test_dns_rebinding_between_check_and_connect_is_refused(
     execution = await fetch(f"http://rebind.test:{port}/json", fetch_registry(check_first=True))
     assert execution.error is not None and execution.error.code == "OUTBOUND_REFUSED"
     assert "rebind.test resolves to 127.0.0.1" in execution.error.message
+    assert upstream.calls["/json"] == before
+    # The built-in http_request node reports it as every refusal: HTTP_ERROR naming the URL.
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    url = f"http://rebind.test:{port}/json"
+    async with Engine() as engine:
+        node_run = await engine.execute(workflow({"url": url}))
+    assert node_run.error is not None and node_run.error.code == "HTTP_ERROR"
+    assert node_run.error.details["url"] == url
+    assert "resolves to 127.0.0.1" in node_run.error.details["reason"]
     assert upstream.calls["/json"] == before

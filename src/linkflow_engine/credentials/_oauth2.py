@@ -92,8 +92,12 @@ async def _post(
 ) -> httpx.Response:
     import httpx
 
+    from ..outbound import OutboundRefused
+
     try:
         return await client.post(url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT)
+    except OutboundRefused as refused:  # the client checks again when connecting
+        raise HttpError(refused.message, details={"url": url, "reason": refused.reason}) from None
     except httpx.HTTPError as error:
         cause = f"{type(error).__name__}: {error}"
         raise HttpError(

@@ -22,6 +22,7 @@ import anyio
 import attrs
 
 from ..._exceptions import HttpError, NodeError, NodeTimeoutError, RateLimitedError
+from ...outbound import OutboundRefused
 from .._context import NodeContext
 from .._registry import NodeType
 
@@ -195,13 +196,19 @@ async def _exchange(ctx: NodeContext, spec: RequestSpec, auth: RequestAuth | Non
 
 
 async def _check_outbound(ctx: NodeContext, url: str) -> None:
-    from ...outbound import OutboundRefused
-
     try:
         await ctx.outbound.check(url)
     except OutboundRefused as refused:
-        details = {"url": _shown(url), "reason": refused.reason}
-        raise HttpError(refused.message, details=details) from None
+        raise _refused(url, refused) from None
+
+
+def _refused(url: str, refused: OutboundRefused) -> HttpError:
+    """HTTP_ERROR for a refusal, whether the check before sending or the connection (the
+    engine's client checks again when connecting) said it."""
+    return HttpError(
+        f"refused to send a request to {_shown(url)}: {refused.reason}",
+        details={"url": _shown(url), "reason": refused.reason},
+    )
 
 
 async def _send(
@@ -227,6 +234,8 @@ async def _send(
             return response, await _read_limited(response, spec, method)
         finally:
             await response.aclose()
+    except OutboundRefused as refused:
+        raise _refused(url, refused) from None
     except httpx.TimeoutException:
         raise NodeTimeoutError(
             f"{method} {_shown(url)} timed out after {spec.timeout * 1000:g} ms",
