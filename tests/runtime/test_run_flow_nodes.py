@@ -178,8 +178,8 @@ def test_merge_choose_branch_without_waiting_takes_the_first_to_finish() -> None
     assert [r.node_id for r in execution.node_executions].count("m") == 1
 
 
-def test_max_concurrency_bounds_parallel_nodes() -> None:
-    """At most settings.maxConcurrency nodes run at once."""
+def _tracking_registry() -> tuple[NodeRegistry, dict[str, int]]:
+    """A registry with a ``track`` node (10 ms of work) and the peak of them running at once."""
     registry = NodeRegistry()
     running = {"now": 0, "peak": 0}
 
@@ -191,6 +191,12 @@ def test_max_concurrency_bounds_parallel_nodes() -> None:
         running["now"] -= 1
         return {}
 
+    return registry, running
+
+
+def test_max_concurrency_bounds_parallel_nodes() -> None:
+    """At most settings.maxConcurrency nodes run at once."""
+    registry, running = _tracking_registry()
     fan = [node(f"w{i}", "track") for i in range(8)]
     doc = workflow(
         node("start", "manual_trigger"),
@@ -206,17 +212,7 @@ def _tracked_parallel_loop(
     max_concurrency: int,
 ) -> tuple[dict[str, Any], NodeRegistry, dict[str, int]]:
     """A parallel loop over 6 items whose body fans out to two tracked nodes per item."""
-    registry = NodeRegistry()
-    running = {"now": 0, "peak": 0}
-
-    @registry.register("track")
-    async def track(ctx: NodeContext) -> Any:
-        running["now"] += 1
-        running["peak"] = max(running["peak"], running["now"])
-        await anyio.sleep(0.01)
-        running["now"] -= 1
-        return {}
-
+    registry, running = _tracking_registry()
     doc = workflow(
         node("start", "manual_trigger"),
         node("each", "loop", config={"items": list(range(6)), "parallel": True}),
