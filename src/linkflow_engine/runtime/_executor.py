@@ -139,6 +139,9 @@ class ExecutionRun(NodeSteps):
         resumed_past_pause = resumed and execution.status is ExecutionStatus.RUNNING
         self._resume_past: str | None = options.get("pausedAt") if resumed_past_pause else None
         self.paused = False
+        self.pauses = 0
+        """How many times this run has paused: a resume read from storage is for the pause it
+        was read during (see the keeper)."""
         self._resume_signal: anyio.Event | None = None
         self.info = ExecutionInfo(
             id=execution.id,
@@ -329,6 +332,7 @@ class ExecutionRun(NodeSteps):
         self.log(node, "info", f"Execution paused before node {node.name!r}", {})
         await self.recorder.save()
         self._resume_signal = anyio.Event()
+        self.pauses += 1
         self.paused = True
         paused_at = anyio.current_time()
         await self._resume_signal.wait()

@@ -118,12 +118,16 @@ class Keeper:
 
     async def _check(self, run: ExecutionRun) -> None:
         execution_id = run.execution.id
+        # A "running" read before the run paused again (a step ran one node and paused) is
+        # not a resume of that new pause: only the pause seen here may be resumed.
+        pauses = run.pauses
         status = await self.storage.get_status(execution_id)
         if status is ExecutionStatus.CANCELLED:
             run.cancel("CANCELLED")
-        elif status is ExecutionStatus.RUNNING and run.paused:
+        elif status is ExecutionStatus.RUNNING and run.paused and run.pauses == pauses:
             stored = await self.storage.get_execution(execution_id)
-            run.resumed(step=bool(stored.options.get("step")))
+            if run.paused and run.pauses == pauses:
+                run.resumed(step=bool(stored.options.get("step")))
         await self._renew(run)
 
     async def _renew(self, run: ExecutionRun) -> None:
@@ -132,9 +136,12 @@ class Keeper:
         if lease is None or lease.expires_at - self.clock() > self.lease_ttl * 2 / 3:
             return
         renewed = await self.storage.renew_lease(lease, ttl=self.lease_ttl, now=self.clock())
-        if renewed is None:
-            logger.warning("lost the lease of execution %s: leaving it", run.execution.id)
-            run.recorder.lease = None
-            run.abandon()
-        else:
+        if renewed is not None:
             run.recorder.lease = renewed
+            return
+        # Not renewed: taken over, or released with the run's end written meanwhile (then
+        # leaving the run changes nothing, and nothing was lost worth a warning).
+        if not (await self.storage.get_status(run.execution.id)).is_terminal:
+            logger.warning("lost the lease of execution %s: leaving it", run.execution.id)
+        run.recorder.lease = None
+        run.abandon()
