@@ -27,9 +27,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport, connecting only where ``policy`` allows."""
 
     def __init__(self, policy: OutboundPolicy) -> None:
-        super().__init__(limits=_LIMITS)
+        ssl_context = httpx.create_ssl_context()  # one (loading the CA store costs ~25 ms)
+        super().__init__(verify=ssl_context, limits=_LIMITS)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context,
             max_connections=_LIMITS.max_connections,
             max_keepalive_connections=_LIMITS.max_keepalive_connections,
             keepalive_expiry=_LIMITS.keepalive_expiry,
