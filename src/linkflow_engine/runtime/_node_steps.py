@@ -102,8 +102,13 @@ class NodeSteps:
         if node_type.branch_ports:  # it waits for its body, whose nodes take the slots
             return await self._run_started(walk, node, record, value, inputs)
         # The slot first: a node waiting for one is still pending (not running, not timed).
-        async with self.slots:
+        slots = self.slots
+        if not slots.take_now():
+            await slots.take()
+        try:
             return await self._run_started(walk, node, record, value, inputs)
+        finally:
+            slots.release()
 
     async def _run_started(
         self, walk: Walk, node: Node, record: NodeExecution, value: Any, inputs: dict[str, Any]

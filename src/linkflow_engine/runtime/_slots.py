@@ -5,14 +5,13 @@ a parallel loop whose iterations fan out still runs at most ``maxConcurrency`` n
 A node that runs a branch body (``loop``) takes no slot: it only waits for its body, whose
 nodes take theirs, so even a limit of 1 cannot deadlock.
 
-Not an ``anyio.CapacityLimiter``: taking a free slot here does not yield to the event loop, so
-a chain, which never waits for a slot, pays no task switch per node.
+Not an ``anyio.CapacityLimiter``: taking a free slot here is a plain call that does not yield to
+the event loop, so a chain, which never waits for a slot, pays no task switch per node.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from types import TracebackType
 
 import anyio
 
@@ -20,16 +19,22 @@ __all__ = ["Slots"]
 
 
 class Slots:
-    """``async with slots:`` holds one of ``size`` slots; waiters are served first come."""
+    """At most ``size`` holders at once; waiters are served first come. Take a slot with
+    ``take_now()`` or, when that fails, ``await take()``; give it back with ``release()``."""
 
     def __init__(self, size: int) -> None:
         self.free = size
         self._waiters: deque[anyio.Event] = deque()
 
-    async def __aenter__(self) -> None:
+    def take_now(self) -> bool:
+        """Take a free slot if there is one nobody waits for (no await: the common case)."""
         if self.free > 0 and not self._waiters:
             self.free -= 1
-            return
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Wait for a slot (after ``take_now()`` failed)."""
         turn = anyio.Event()
         self._waiters.append(turn)
         try:
@@ -40,14 +45,6 @@ class Slots:
             else:
                 self._waiters.remove(turn)
             raise
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()
 
     def release(self) -> None:
         """Give a slot back: to the first waiter, if any (the slot goes straight to it)."""
