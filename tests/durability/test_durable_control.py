@@ -347,3 +347,24 @@ async def test_an_end_stored_elsewhere_first_stands_and_the_local_end_is_never_s
     assert [e.sequence for e in heard] == list(range(1, len(heard) + 1))
     messages = [entry.message for entry in stored.logs]
     assert "Execution completed" not in messages and messages[-1] == "Execution cancelled"
+
+
+async def test_parallel_breakpoints_pause_together_and_one_resume_releases_both(
+    make_storage: StorageFactory,
+) -> None:
+    """Two parallel nodes with breakpoints both pause; one resume runs both and the execution
+    completes (before, the first to pause waited forever)."""
+    counting = Counting()
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("a", "count", breakpoint=True),
+        node("b", "count", breakpoint=True),
+        connections=[conn("start", "a"), conn("start", "b")],
+    )
+    async with Engine(make_storage(), counting.registry, poll_interval=0.05) as engine:
+        execution = await engine.execute(doc, {"n": 0}, debug=True, wait=False)
+        await wait_for_status(engine, execution.id, ExecutionStatus.PAUSED)
+        await anyio.sleep(0.05)  # both reach their breakpoint
+        await engine.resume(execution.id)
+        await wait_for_status(engine, execution.id, ExecutionStatus.COMPLETED)
+    assert counting.calls == {"a": 1, "b": 1}

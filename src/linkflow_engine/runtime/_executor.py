@@ -321,7 +321,9 @@ class ExecutionRun(NodeSteps):
             paused = await storage.transition_execution(
                 execution.id, expected=(ExecutionStatus.RUNNING,), status=ExecutionStatus.PAUSED
             )
-            if not paused:  # cancelled meanwhile: the cancel reaches us at the next checkpoint
+            # Refused: cancelled meanwhile (the cancel reaches us at the next checkpoint), or
+            # paused already by a node of this run that is pausing beside this one.
+            if not paused and await storage.get_status(execution.id) is not ExecutionStatus.PAUSED:
                 self.cancel("CANCELLED")
                 await anyio.lowlevel.checkpoint()
                 return
@@ -331,11 +333,14 @@ class ExecutionRun(NodeSteps):
         )
         self.log(node, "info", f"Execution paused before node {node.name!r}", {})
         await self.recorder.save()
-        self._resume_signal = anyio.Event()
-        self.pauses += 1
+        # Nodes ready together (parallel branches) pause together and one resume releases all.
+        if self._resume_signal is None or self._resume_signal.is_set():
+            self._resume_signal = anyio.Event()
+            self.pauses += 1
+        signal = self._resume_signal
         self.paused = True
         paused_at = anyio.current_time()
-        await self._resume_signal.wait()
+        await signal.wait()
         self.paused = False
         if self._cancel_scope is not None:  # time spent paused does not count against timeout
             self._deadline += anyio.current_time() - paused_at
