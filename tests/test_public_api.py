@@ -20,6 +20,7 @@ PUBLIC = [
     "ExecutionStatus",
     "ExpressionError",
     "HttpError",
+    "LeaseLostError",
     "LinkflowError",
     "LogEntry",
     "Node",

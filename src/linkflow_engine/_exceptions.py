@@ -29,6 +29,7 @@ __all__ = [
     "ExecutionNotFoundError",
     "ExpressionError",
     "HttpError",
+    "LeaseLostError",
     "LinkflowError",
     "NodeError",
     "NodeTimeoutError",
@@ -198,3 +199,8 @@ class StorageError(LinkflowError):
     """The storage cannot serve the request (schema too new, lost lease, connection lost)."""
 
     code: ClassVar[str] = "STORAGE_ERROR"
+
+
+class LeaseLostError(StorageError):
+    """A write under a stale lease fence: another process has taken the execution over, and
+    the write changed nothing."""

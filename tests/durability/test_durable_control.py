@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
@@ -368,3 +369,32 @@ async def test_parallel_breakpoints_pause_together_and_one_resume_releases_both(
         await engine.resume(execution.id)
         await wait_for_status(engine, execution.id, ExecutionStatus.COMPLETED)
     assert counting.calls == {"a": 1, "b": 1}
+
+
+async def test_a_write_that_finds_its_lease_taken_leaves_the_run_not_the_engine(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A node's progress write learns (before the keeper does) that another process took the
+    execution over: the run leaves it, writing nothing more, and the engine runs the next
+    execution as usual."""
+    registry = NodeRegistry()
+    async with Engine(make_shared_storage(), registry, poll_interval=30) as engine:
+
+        @registry.register("taken_over")
+        async def taken_over(ctx: Any) -> dict[str, Any]:
+            lease = await engine.storage.acquire_lease(
+                ctx.execution.id, owner="other-process", ttl=60, now=time.time() + 3600
+            )
+            assert lease is not None
+            return {"done": True}
+
+        left = await engine.execute(chain(node("x", "taken_over")), wait=False)
+        with anyio.fail_after(5):
+            while (await engine.get_execution(left.id)).node_executions == []:
+                await anyio.sleep(0.01)
+            await anyio.sleep(0.1)
+        after = await engine.execute(chain(node("y", "noop")))
+        stored = await engine.get_execution(left.id)
+    assert after.status is ExecutionStatus.COMPLETED
+    assert stored.status is ExecutionStatus.RUNNING  # the other process's to finish
+    assert [r.node_id for r in stored.node_executions if r.status.value == "completed"] == ["start"]

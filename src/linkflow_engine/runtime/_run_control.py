@@ -10,11 +10,12 @@ settled nodes kept, the others run again.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ExecutionConflictError
+from .._exceptions import ExecutionConflictError, LeaseLostError
 from ..graph import Workflow
 from ._executor import ExecutionRun, RunServices
 from ._plan import plan_for
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from ._keeper import Keeper
 
 __all__ = ["RunControl"]
+
+logger = logging.getLogger("linkflow_engine.runtime")
 
 
 class RunControl:
@@ -116,11 +119,19 @@ class RunControl:
             self._keeper.track(run)
         try:
             execution = await run.run()
+        except* LeaseLostError:
+            # A write learnt before the keeper did that another process took the execution
+            # over: this run leaves it (the write changed nothing), the engine goes on.
+            logger.warning("lost the lease of execution %s: leaving it", run.execution.id)
+            run.recorder.lease = None
+            run.abandon()
+            execution = run.execution
         finally:
             del self._runs[run.execution.id]
             if self._keeper is not None:
                 await self._keeper.release(run)
-        await self._on_end(execution)
+        if not run.recorder.abandoned:
+            await self._on_end(execution)
         return execution
 
     async def cancel(self, execution_id: str, *, now: float) -> Execution:

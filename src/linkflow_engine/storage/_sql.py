@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._exceptions import StorageError
+from .._exceptions import LeaseLostError, StorageError
 from ..graph import Workflow
 from ..runtime._records import (
     Execution,
@@ -171,9 +171,9 @@ def check_schema_version(found: int, known: int, where: str) -> None:
         )
 
 
-def lost_lease(execution_id: str) -> StorageError:
+def lost_lease(execution_id: str) -> LeaseLostError:
     """The error of a write whose fence is stale: another process has taken the execution over."""
-    return StorageError(f"execution {execution_id!r} is owned by another process (stale fence)")
+    return LeaseLostError(f"execution {execution_id!r} is owned by another process (stale fence)")
 
 
 # -- records -> parameters -----------------------------------------------------------------

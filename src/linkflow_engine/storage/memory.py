@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from .._exceptions import ExecutionNotFoundError, StorageError
+from .._exceptions import ExecutionNotFoundError, LeaseLostError, StorageError
 from ..events import Event
 from ..graph import Workflow
 from ..runtime._records import (
@@ -368,7 +368,7 @@ class MemoryStorage:
     def _check_fence(self, execution_id: str, fence: int | None) -> None:
         lease = self._leases.get(execution_id)
         if fence is not None and lease is not None and lease.fence != fence:
-            raise StorageError(f"execution {execution_id!r} is owned by another process")
+            raise LeaseLostError(f"execution {execution_id!r} is owned by another process")
 
 
 def _matches(execution: Execution, query: ExecutionQuery) -> bool:
