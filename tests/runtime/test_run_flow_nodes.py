@@ -281,6 +281,38 @@ async def test_nodes_waiting_for_a_slot_are_pending_not_running() -> None:
     assert max(r.duration or 0 for r in runs) < full.duration / 2
 
 
+def test_a_node_waiting_to_retry_lends_its_slot() -> None:
+    """With 2 slots and two loop iterations of three parallel body nodes, the node that failed
+    and waits to retry does not hold a slot: two other nodes run meanwhile."""
+    registry, running = _tracking_registry()
+    failed: set[int] = set()
+
+    @registry.register("flaky")
+    async def flaky(ctx: NodeContext) -> Any:
+        if ctx.input == 0 and 0 not in failed:
+            failed.add(0)
+            raise RuntimeError("first attempt fails")
+        return {}
+
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": [0, 1], "parallel": True}),
+        node("a", "flaky", retryOnFail=True, maxRetries=1, retryDelay=300),
+        node("b", "track"),
+        node("c", "track"),
+        connections=[
+            conn("start", "each"),
+            conn("each", "a", sourcePort="loop"),
+            conn("each", "b", sourcePort="loop"),
+            conn("each", "c", sourcePort="loop"),
+        ],
+        settings={"maxConcurrency": 2},
+    )
+    execution = run_workflow(doc, registry=registry)
+    assert execution.status is ExecutionStatus.COMPLETED
+    assert running["peak"] == 2  # while the failed node waited (holding its slot: 1)
+
+
 def test_wait_node_waits_then_passes_input() -> None:
     """wait sleeps for its duration and passes its input on."""
     doc = workflow(

@@ -273,6 +273,7 @@ class ExecutionRun(NodeSteps):
             execution.status = stored.status
             execution.finished_at = stored.finished_at or now
             execution.cancelled_at = stored.cancelled_at
+            execution.error = stored.error
             self.recorder.hold()
             self._announce_end(execution)
             await self.recorder.save_held()

@@ -141,7 +141,7 @@ class Keeper:
             return
         # Not renewed: taken over, or released with the run's end written meanwhile (then
         # leaving the run changes nothing, and nothing was lost worth a warning).
-        if not (await self.storage.get_status(run.execution.id)).is_terminal:
-            logger.warning("lost the lease of execution %s: leaving it", run.execution.id)
         run.recorder.lease = None
         run.abandon()
+        if not (await self.storage.get_status(run.execution.id)).is_terminal:
+            logger.warning("lost the lease of execution %s: leaving it", run.execution.id)

@@ -174,7 +174,21 @@ class NodeSteps:
                     f"Attempt {attempt} failed: {error}; retrying in {wait:.2f}s",
                     {"code": code},
                 )
-                await self.services.sleep(wait)
+                await self._wait_to_retry(node, wait)
+
+    async def _wait_to_retry(self, node: Node, seconds: float) -> None:
+        """Wait before the next attempt without the node's slot: other nodes run meanwhile."""
+        if self.plan.types[node.id].branch_ports:  # holds no slot (see run_node)
+            await self.services.sleep(seconds)
+            return
+        self.slots.release()
+        try:
+            await self.services.sleep(seconds)
+        finally:
+            # Taken back even when cancelled: run_node gives the slot back when it ends.
+            if not self.slots.take_now():
+                with anyio.CancelScope(shield=True):
+                    await self.slots.take()
 
     async def _call(self, node: Node, ctx: NodeContext) -> dict[str, Any]:
         node_type = self.plan.types[node.id]

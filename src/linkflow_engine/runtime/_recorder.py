@@ -195,7 +195,8 @@ class Recorder:
         """Save, then publish what was held since :meth:`hold`."""
         held, self._held = self._held or [], None
         await self.save()
-        self._publish_all(held)
+        if not self.abandoned:  # left to another process meanwhile: it says what happens
+            self._publish_all(held)
 
     def _publish_all(self, events: list[Event]) -> None:
         for event in events:
