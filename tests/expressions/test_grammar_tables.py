@@ -64,3 +64,17 @@ def test_tables_of_another_lark_version_are_not_used(monkeypatch: pytest.MonkeyP
     assert compile_expression("1 + 2").evaluate({}) == 3
     with pytest.raises(ExpressionError):
         compile_expression("1 +")
+
+
+def test_damaged_tables_are_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tables file that cannot be read is ignored: the parser is built from the grammar."""
+    import pickle
+
+    from linkflow_engine.expressions import _grammar_tables
+
+    def damaged(data: bytes) -> object:
+        raise pickle.UnpicklingError("truncated")
+
+    monkeypatch.setattr(_grammar_tables.pickle, "loads", damaged)
+    assert stored_tables() is None
+    assert load_parser(GRAMMAR).parse("$a + 1") == build_parser(GRAMMAR).parse("$a + 1")

@@ -41,23 +41,32 @@ def load_parser(grammar: str) -> lark.Lark:
     return build_parser(grammar)
 
 
+OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "propagate_positions": True,
+    "maybe_placeholders": False,
+}
+"""How the parser is built; part of the digest, like the grammar."""
+
+
 def build_parser(grammar: str) -> lark.Lark:
     import lark
 
-    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return lark.Lark(grammar, **OPTIONS)
 
 
 def grammar_digest(grammar: str) -> str:
-    return hashlib.sha256(grammar.encode()).hexdigest()
+    """A digest of the grammar and the options the parser is built with."""
+    return hashlib.sha256(f"{grammar}\n{sorted(OPTIONS.items())}".encode()).hexdigest()
 
 
 def stored_tables() -> dict[str, Any] | None:
     """The shipped tables with the lark version and grammar digest they were made for."""
     try:
         raw = resources.files(__package__).joinpath(TABLES_FILE).read_bytes()
-    except FileNotFoundError:
+        tables: dict[str, Any] = pickle.loads(raw)  # the package's own file (see above)
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError):  # missing or damaged
         return None
-    tables: dict[str, Any] = pickle.loads(raw)  # the package's own file (see above)
     return tables
 
 
