@@ -184,7 +184,14 @@ async def test_an_engine_closing_mid_attempt_hands_the_delivery_back(tmp_path: P
 async def test_webhook_url_must_be_http() -> None:
     """A webhookUrl that is not an http(s) URL with a host is a validation error naming the
     field, and nothing runs."""
-    bad = ["ftp://example.com/x", "http://[::1/x", "http:///no-host", "http://host:port/"]
+    bad = [
+        "ftp://example.com/x",
+        "http://[::1/x",
+        "http:///no-host",
+        "http://host:port/",
+        "http://exa\nmple.test/",
+        "http://example.test:0/",
+    ]
     async with Engine() as engine:
         for url in bad:
             with pytest.raises(WorkflowValidationError) as caught:

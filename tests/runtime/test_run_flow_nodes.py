@@ -242,7 +242,7 @@ def test_max_concurrency_bounds_the_whole_execution_loop_bodies_included() -> No
 
 async def test_nodes_waiting_for_a_slot_are_pending_not_running() -> None:
     """A parallel loop of 4 iterations, 2 body nodes each, with 2 slots: cancelled while the
-    first two nodes run, those fail CANCELLED and the six waiting for a slot stay pending
+    first two nodes run, those fail CANCELLED and the ones waiting for a slot stay pending
     (they never started); in a full run no node's duration includes its wait for a slot."""
     registry = NodeRegistry()
 

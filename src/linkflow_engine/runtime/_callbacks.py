@@ -138,6 +138,9 @@ class CallbackService:
             with anyio.CancelScope(shield=True):
                 await self.storage.update_delivery(delivery["id"], nextAttemptAt=self.clock())
             raise
+        except Exception as broken:  # it cannot be sent at all (a URL stored before checks)
+            reason = f"{type(broken).__name__}: {broken}"
+            outcome, error, final = f"refused: {reason}", reason, True
         if error is None:
             fields: dict[str, Any] = {"status": "delivered", "lastError": None}
         elif final or attempt > len(self.retry_delays):
@@ -163,8 +166,6 @@ class CallbackService:
             return f"refused: {refused.reason}", refused.reason, True
         except TimeoutError:
             return "failed: no answer in time", "timed out", False
-        except (ValueError, httpx.InvalidURL) as unusable:  # stored before URLs were checked
-            return f"refused: {unusable}", str(unusable), True
         except httpx.HTTPError as failure:
             return f"failed: {type(failure).__name__}: {failure}", str(failure) or "error", False
         if response.is_success:

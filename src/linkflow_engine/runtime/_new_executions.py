@@ -124,14 +124,14 @@ def callback_url(url: str | None) -> str | None:
 
 
 def _is_http_url(url: str) -> bool:
-    from urllib.parse import urlsplit
+    """Whether the callback can go to ``url``, as httpx, which sends it, reads URLs."""
+    import httpx
 
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises for a port that is not a number
-    except ValueError:  # such as an unclosed IPv6 bracket
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return parsed.scheme in ("http", "https") and bool(parsed.host) and parsed.port != 0
 
 
 def execution_mode(mode: ExecutionMode | str) -> ExecutionMode:
