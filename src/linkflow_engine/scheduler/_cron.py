@@ -79,6 +79,15 @@ class CronSchedule:
     def tzinfo(self) -> ZoneInfo:
         return self._zone
 
+    def check_fires(self) -> None:
+        """ValueError for an expression that never fires (``0 0 30 2 *``: February 30th)."""
+        from croniter import CroniterBadDateError
+
+        try:
+            next(self.slots_after(0.0))
+        except (CroniterBadDateError, OverflowError):
+            raise ValueError(f"cron {self.expression!r} never fires (no such date)") from None
+
     def slots_after(self, instant: float) -> Iterator[float]:
         """Slots strictly after ``instant``, ascending, without end."""
         wall, last = self._wall(instant), instant

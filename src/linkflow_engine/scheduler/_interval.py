@@ -18,6 +18,10 @@ __all__ = ["SECONDS_PER_UNIT", "IntervalSchedule"]
 SECONDS_PER_UNIT = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0}
 
 
+MIN_PERIOD = 1.0
+"""Seconds: the finest an interval fires, as a cron's seconds field."""
+
+
 class IntervalSchedule:
     """The slots ``k * interval`` (epoch seconds, UTC)."""
 
@@ -26,8 +30,13 @@ class IntervalSchedule:
             raise ValueError(f"unit must be one of {', '.join(SECONDS_PER_UNIT)}, not {unit!r}")
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
             raise ValueError(f"interval must be a number > 0, not {interval!r}")
-        self.interval, self.unit = interval, unit
-        self.period = float(interval) * SECONDS_PER_UNIT[unit]
+        period = float(interval) * SECONDS_PER_UNIT[unit]
+        if not MIN_PERIOD <= period < math.inf:
+            raise ValueError(
+                f"interval must be at least {MIN_PERIOD:g} second (the finest a schedule fires), "
+                f"not {interval!r} {unit}"
+            )
+        self.interval, self.unit, self.period = interval, unit, period
 
     def __repr__(self) -> str:
         return f"IntervalSchedule({self.interval!r}, {self.unit!r})"

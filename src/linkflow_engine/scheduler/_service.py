@@ -65,10 +65,20 @@ class SchedulerService:
         async with anyio.create_task_group() as queued:
             while True:
                 self._changed = anyio.Event()
-                await self._refresh()
+                try:
+                    await self._refresh()
+                except Exception:  # storage unreachable, say: keep the triggers known so far
+                    logger.exception("reading the active workflows failed")
                 for trigger in list(self._triggers.values()):
-                    await self._fire_due(trigger, queued)
+                    try:
+                        await self._fire_due(trigger, queued)
+                    except Exception:  # one broken trigger must not stop the others (or the engine)
+                        self._drop(trigger, "firing it failed")
                 await self._sleep(self._next_slot())
+
+    def _drop(self, trigger: TimedTrigger, reason: str) -> None:
+        logger.exception("trigger %s is not scheduled any more: %s", trigger.label(), reason)
+        self._triggers.pop(trigger.key, None)
 
     # -- knowing the triggers -------------------------------------------------------------
 
@@ -153,7 +163,11 @@ class SchedulerService:
             try:
                 while running := await self._running(trigger):
                     await self._until_finished(running[0])
-                await self._start(trigger, fire)
+                current = self._triggers.get(trigger.key)
+                if current is None:  # deactivated, deleted or rescheduled meanwhile
+                    logger.info("queued slot %s of %s dropped", iso(fire.slot), trigger.label())
+                    return
+                await self._start(current, fire)  # the workflow's current version
             finally:
                 trigger.queued -= 1
 
@@ -201,9 +215,12 @@ class SchedulerService:
     # -- waiting --------------------------------------------------------------------------
 
     def _next_slot(self) -> float | None:
-        upcoming = (
-            _first(t.schedule.slots_after(t.handled_until)) for t in self._triggers.values()
-        )
+        upcoming = []
+        for trigger in list(self._triggers.values()):
+            try:
+                upcoming.append(_first(trigger.schedule.slots_after(trigger.handled_until)))
+            except Exception:
+                self._drop(trigger, "its next slot cannot be computed")
         return min(upcoming, default=None)
 
     async def _sleep(self, until: float | None) -> None:

@@ -30,7 +30,9 @@ def schedule_of(config: Mapping[str, Any], default_timezone: str = "UTC") -> Sch
         cron = config["cron"]
         if not isinstance(cron, str):
             raise ValueError(f"cron must be a string, not {cron!r}")
-        return CronSchedule(cron, config.get("timezone") or default_timezone)
+        schedule = CronSchedule(cron, config.get("timezone") or default_timezone)
+        schedule.check_fires()
+        return schedule
     if config.get("interval") is not None:
         return IntervalSchedule(config["interval"], config.get("unit", "seconds"))
     raise ValueError("a timed trigger needs 'cron' or 'interval'")

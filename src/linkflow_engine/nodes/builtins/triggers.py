@@ -101,9 +101,16 @@ def check_schedule(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     try:
         schedule_of(config)
     except ValueError as error:
-        field = "config.timezone" if "time zone" in str(error) else "config.cron"
-        return [(field, str(error))]
+        return [(_schedule_field(config, str(error)), str(error))]
     return []
+
+
+def _schedule_field(config: Mapping[str, Any], error: str) -> str:
+    if "time zone" in error:
+        return "config.timezone"
+    if config.get("cron") is not None or "interval" not in config:
+        return "config.cron"
+    return "config.unit" if error.startswith("unit ") else "config.interval"
 
 
 # The scheduler's policies, shared by both timed triggers (see docs/scheduler.md).
