@@ -182,3 +182,36 @@ async def test_the_api_needs_a_key_but_webhooks_do_not(
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as anonymous:
         assert (await anonymous.get("/api/v1/webhooks")).status_code == 401
         assert (await anonymous.post(f"/webhook/{hook['path']}", json={})).status_code != 401
+
+
+async def test_settings_of_the_wrong_type_or_unsendable_are_422(api: httpx.AsyncClient) -> None:
+    """An authentication type or methods that are not strings, response headers HTTP cannot
+    carry and a status code that allows no body answer 422 naming the field, never 500."""
+    await api.post("/workflows", json=workflow())
+    cases = [
+        ({"authentication": {"type": []}}, "authentication.type"),
+        ({"options": {"allowedMethods": [{}]}}, "options.allowedMethods"),
+        ({"responseMode": "custom", "responseHeaders": {"X-A": "€"}}, "responseHeaders"),
+        ({"responseMode": "custom", "responseHeaders": {"X-A": "a\r\nb"}}, "responseHeaders"),
+        ({"responseMode": "custom", "responseHeaders": {"X A": "b"}}, "responseHeaders"),
+        ({"responseMode": "custom", "responseCode": 204}, "responseCode"),
+        ({"responseMode": "custom", "responseCode": 101}, "responseCode"),
+    ]
+    for settings, field in cases:
+        answer = await api.post("/webhooks", json={"workflowId": "wf-hook", **settings})
+        assert answer.status_code == 422, (settings, answer.text)
+        assert [d["field"] for d in answer.json()["error"]["details"]] == [field], settings
+
+
+async def test_one_bad_trigger_config_leaves_the_other_webhooks_working(
+    api: httpx.AsyncClient, sender: httpx.AsyncClient
+) -> None:
+    """A stored workflow whose webhook_trigger config is unusable is not served; every other
+    webhook still answers, and the webhook list still loads."""
+    good = await hooked(api, path="good")
+    bad_trigger = {"path": "bad", "authentication": {"type": []}}
+    stored = await api.post("/workflows", json=workflow("wf-bad", trigger=bad_trigger))
+    assert stored.status_code == 201
+    assert (await sender.post(f"/{good['path']}", json={"name": "a"})).status_code == 200
+    assert (await api.get("/webhooks")).status_code == 200
+    assert (await sender.post("/bad", json={"name": "a"})).status_code == 404

@@ -219,8 +219,9 @@ def _mode(value: Any, problems: _Problems, field: str) -> Any:
 
 
 def _code(value: Any, problems: _Problems, field: str) -> Any:
-    if value is not None and (not _is_int(value) or not 100 <= value <= 599):
-        problems.add(field, "must be an HTTP status code (100-599) or null")
+    # A body is always sent: 1xx, 204 and 304 cannot carry one.
+    if value is not None and (not _is_int(value) or not 200 <= value <= 599 or value in (204, 304)):
+        problems.add(field, "must be an HTTP status code (200-599, not 204 or 304) or null")
         return _BAD
     return value
 
@@ -233,11 +234,26 @@ def _headers(value: Any, problems: _Problems, field: str) -> Any:
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(
-        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+        isinstance(k, str)
+        and _HEADER_NAME.fullmatch(k)
+        and isinstance(v, str)
+        and _is_header_value(v)
+        for k, v in value.items()
     ):
-        problems.add(field, "must be an object of header names to string values")
+        problems.add(
+            field,
+            "must be an object of header names (letters, digits, !#$%&'*+-.^_`|~) to values of "
+            "Latin-1 text without line breaks",
+        )
         return _BAD
     return dict(value)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _is_header_value(value: str) -> bool:
+    return all((" " <= c <= "\xff" and c != "\x7f") or c == "\t" for c in value)
 
 
 def _authentication(value: Any, problems: _Problems, field: str) -> Any:
@@ -247,7 +263,7 @@ def _authentication(value: Any, problems: _Problems, field: str) -> Any:
         problems.add(field, "must be an object with a type, or 'none'")
         return _BAD
     kind = value.get("type")
-    if kind not in AUTH_TYPES:
+    if not isinstance(kind, str) or kind not in AUTH_TYPES:
         problems.add(field + ".type", f"must be one of {', '.join(AUTH_TYPES)}")
         return _BAD
     before = len(problems.found)
@@ -296,7 +312,7 @@ def _option(key: str, value: Any, problems: _Problems, field: str) -> Any:
     elif key == "rateLimitPerMinute" and (not _is_int(value) or value < 1):
         problems.add(field, "must be a positive integer")
     elif key == "allowedMethods" and (
-        not isinstance(value, list) or not value or not set(value) <= set(METHODS)
+        not isinstance(value, list) or not value or not all(m in METHODS for m in value)
     ):
         problems.add(field, f"must be a non-empty list of {', '.join(METHODS)}")
     elif key == "ipWhitelist" and (

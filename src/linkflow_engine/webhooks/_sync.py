@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import ExecutionNotFoundError, WorkflowValidationError
+from .._exceptions import ExecutionNotFoundError
 from ._model import Webhook, now_text, parse_settings
 from .base import WebhookConflictError, WebhookStore
 
@@ -146,7 +146,7 @@ def _node_webhook(workflow: Workflow, node: Node) -> Webhook | None:
     config = {k: node.config[k] for k in _NODE_FIELDS if k in node.config}
     try:
         fields = parse_settings(config, prefix=f"nodes[{node.id}].config.")
-    except WorkflowValidationError as error:
+    except Exception as error:  # one bad node config must not take every webhook down
         message = "webhook_trigger %r of workflow %r not served: %s"
         logger.warning(message, node.id, workflow.id, error)
         return None
