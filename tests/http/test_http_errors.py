@@ -55,9 +55,21 @@ async def test_bad_include_data_is_400(client: httpx.AsyncClient) -> None:
     error_of(answer, 400, "VALIDATION_ERROR")
 
 
-async def test_bad_json_is_400(client: httpx.AsyncClient) -> None:
-    """A body that is not JSON answers 400 INVALID_JSON."""
-    error_of(await client.post("/execute", content=b"{nope"), 400, "INVALID_JSON")
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{nope",
+        b'{"workflowId": "wf", "options": {"inputData": {"x": NaN}}}',
+        b'{"workflowId": "wf", "options": {"inputData": {"x": 1e400}}}',
+        b'{"workflowId": "wf", "options": {"inputData": {"x": "\\ud800"}}}',
+    ],
+)
+async def test_bad_json_is_400_and_runs_nothing(client: httpx.AsyncClient, raw: bytes) -> None:
+    """A body that is not JSON, or holds what no JSON answer could carry back (NaN, a number
+    past a double, a lone surrogate), answers 400 INVALID_JSON before anything runs."""
+    error_of(await client.post("/execute", content=raw), 400, "INVALID_JSON")
+    listed = (await client.get("/executions")).json()
+    assert listed["pagination"]["total"] == 0
 
 
 @pytest.mark.parametrize(

@@ -68,11 +68,12 @@ async def test_bad_json_is_400_and_starts_nothing(
 ) -> None:
     """A body that says JSON but is not answers 400 INVALID_JSON."""
     hook = await hooked(api)
-    answer = await sender.post(
-        f"/{hook['path']}", content=b"{nope", headers={"Content-Type": "application/json"}
-    )
-    assert answer.status_code == 400
-    assert answer.json()["error"]["code"] == "INVALID_JSON"
+    for raw in (b"{nope", b'{"name": NaN}', b'{"name": 1e400}', b'{"name": "\\ud800"}'):
+        answer = await sender.post(
+            f"/{hook['path']}", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 400, raw
+        assert answer.json()["error"]["code"] == "INVALID_JSON"
     assert (await engine.list_executions())[1] == 0
 
 

@@ -7,12 +7,12 @@ else into text. A field or query parameter given several times becomes a list.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import attrs
+import orjson
 
 from ._model import MASK
 
@@ -54,9 +54,9 @@ def parse_body(body: bytes, content_type: str) -> Any:
         return None
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):
+        try:  # orjson: NaN, Infinity, 1e400 and lone surrogates are not JSON (see http)
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
             raise BodyError("the body is not valid JSON") from None
     text = body.decode("utf-8", errors="replace")
     if media == "application/x-www-form-urlencoded":
