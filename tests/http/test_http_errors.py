@@ -208,3 +208,21 @@ async def test_hashed_keys_authenticate(engine: Engine) -> None:
         execution_id = answer.json()["data"]["executionId"]
         stored = await h.get(f"/api/v1/executions/{execution_id}")
     assert stored.json()["data"]["execution"]["triggeredBy"] == "usr-hash"
+
+
+async def test_nul_characters_in_ids_queries_and_names_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    """No storage keeps a NUL character in text: ids, query values and workflow ids and names
+    holding one are refused naming the field (PostgreSQL answered 500 before)."""
+    error_of(await client.get("/executions/a%00b"), 400, "VALIDATION_ERROR")
+    error_of(await client.get("/workflows/a%00b"), 400, "VALIDATION_ERROR")
+    answer = await client.get("/executions", params={"workflowId": "a\x00b"})
+    error_of(answer, 400, "VALIDATION_ERROR")
+    assert answer.json()["error"]["details"][0]["field"] == "workflowId"
+    named = await client.post("/workflows", json={**document(), "name": "a\u0000b"})
+    error_of(named, 422, "VALIDATION_ERROR")
+    assert [d["field"] for d in named.json()["error"]["details"]] == ["name"]
+    with_id = await client.post("/workflows", json={**document(), "id": "a\u0000b"})
+    error_of(with_id, 400, "VALIDATION_ERROR")
+    assert with_id.json()["error"]["details"][0]["field"] == "id"

@@ -142,6 +142,7 @@ def guarded(handler: Endpoint) -> Endpoint:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         try:
+            _refuse_nul(request)
             return await handler(request)
         except ApiError as error:
             return error.response()
@@ -154,6 +155,13 @@ def guarded(handler: Endpoint) -> Endpoint:
             return failure("INTERNAL_ERROR", "internal server error", status=500)
 
     return endpoint
+
+
+def _refuse_nul(request: Request) -> None:
+    """No id, path or query value holds a NUL character: no storage keeps one in text."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if isinstance(value, str) and "\x00" in value:
+            raise ApiError.field(name, "must not contain a NUL character")
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:

@@ -73,6 +73,8 @@ def field(
     # bool is an int subclass: an integer field must not take ``true``, nor the reverse.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ApiError.field(prefix + name, f"must be {_KIND_NAMES.get(kind, kind.__name__)}")
+    if isinstance(value, str) and "\x00" in value:  # no storage keeps one in text
+        raise ApiError.field(prefix + name, "must not contain a NUL character")
     return value
 
 
