@@ -215,3 +215,23 @@ async def test_one_bad_trigger_config_leaves_the_other_webhooks_working(
     assert (await sender.post(f"/{good['path']}", json={"name": "a"})).status_code == 200
     assert (await api.get("/webhooks")).status_code == 200
     assert (await sender.post("/bad", json={"name": "a"})).status_code == 404
+
+
+async def test_a_webhook_whose_node_was_removed_answers_404(
+    api: httpx.AsyncClient, sender: httpx.AsyncClient, engine: Engine
+) -> None:
+    """After its webhook_trigger node is removed from the workflow, the webhook's path answers
+    404 (it can start nothing) and no execution is made."""
+    hook = await hooked(api)
+    changed = {
+        "id": "wf-hook",
+        "name": "No hook",
+        "status": "active",
+        "nodes": [{"id": "start", "type": "manual_trigger"}],
+        "connections": [],
+    }
+    assert (await api.put("/workflows/wf-hook", json=changed)).status_code == 200
+    answer = await sender.post(f"/{hook['path']}", json={"name": "a"})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "NOT_FOUND"
+    assert (await engine.list_executions())[1] == 0

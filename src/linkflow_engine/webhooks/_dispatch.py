@@ -98,6 +98,9 @@ class WebhookDispatcher:
             raise _Refused(404, "NOT_FOUND", f"no active webhook at {path!r}") from None
         if workflow.status != "active":
             raise _Refused(404, "NOT_FOUND", f"no active webhook at {path!r}")
+        if webhook.node_id is not None and all(n.id != webhook.node_id for n in workflow.nodes):
+            # Its node was removed from the workflow since: nothing it could start.
+            raise _Refused(404, "NOT_FOUND", f"no active webhook at {path!r}")
         return webhook, workflow
 
     async def _serve(
