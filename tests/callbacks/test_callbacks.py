@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -220,3 +221,27 @@ async def test_an_unusable_stored_callback_fails_alone(tmp_path: Path) -> None:
             logs = [entry.message for entry in (await engine.get_execution(first.id)).logs]
     assert json.loads(receiver.requests[0][1])["executionId"] == second.id
     assert any(m.startswith("Callback attempt 1: refused") for m in logs)
+
+
+class FlakyDeliveries(SQLiteStorage):
+    """Its first look for pending deliveries fails, as an unreachable database would."""
+
+    failed = False
+
+    async def pending_deliveries(self, *, now: float, limit: int = 100) -> list[dict[str, Any]]:
+        if not self.failed:
+            self.failed = True
+            raise OSError("database unreachable")
+        return await super().pending_deliveries(now=now, limit=limit)
+
+
+async def test_a_storage_hiccup_does_not_stop_callbacks(tmp_path: Path) -> None:
+    """The callback service's failed look for due deliveries is logged; the next round
+    delivers, and the engine stays up."""
+    storage = FlakyDeliveries(tmp_path / "db")
+    with running(Receiver()) as receiver:
+        async with Engine(storage, allow_outbound=["127.0.0.1"]) as engine:
+            execution = await engine.execute(chain("noop"), webhook_url=receiver.url)
+            await delivered(receiver)
+    assert storage.failed
+    assert json.loads(receiver.requests[0][1])["executionId"] == execution.id

@@ -114,7 +114,12 @@ class CallbackService:
         """Deliver what is due, forever (cancelled with the engine)."""
         while True:
             self._wake = anyio.Event()
-            for delivery in await self.storage.pending_deliveries(now=self.clock()):
+            try:
+                due = await self.storage.pending_deliveries(now=self.clock())
+            except Exception:  # storage unreachable a moment: look again at the next round
+                logger.exception("reading the pending callbacks failed")
+                due = []
+            for delivery in due:
                 try:
                     await self._attempt(delivery)
                 except Exception:  # one broken delivery must not stop the others (or the engine)
