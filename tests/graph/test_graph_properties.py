@@ -22,6 +22,8 @@ from linkflow_engine.graph import (
 
 ids = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=6)
 short_text = st.text(max_size=8)
+# A workflow's name is stored as text, which holds no NUL character (the schema refuses one).
+names = st.text(st.characters(blacklist_characters="\x00"), max_size=8)
 json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -87,7 +89,7 @@ settings_docs = st.fixed_dictionaries(
 workflow_docs = _with_unknown_fields(
     st.fixed_dictionaries(
         {
-            "name": short_text,
+            "name": names,
             "nodes": st.lists(_with_unknown_fields(node_docs), max_size=4),
             "connections": st.lists(_with_unknown_fields(connection_docs), max_size=4),
         },
@@ -121,7 +123,7 @@ def workflows(draw: st.DrawFn) -> Workflow:
     )
     return Workflow(
         id=draw(st.none() | ids),
-        name=draw(short_text),
+        name=draw(names),
         description=draw(st.none() | short_text),
         status=draw(st.sampled_from(["draft", "active", "inactive", "archived"])),
         nodes=nodes,
