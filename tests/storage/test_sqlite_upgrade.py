@@ -6,9 +6,15 @@ import json
 import sqlite3
 from pathlib import Path
 
-from storage_records import make_event, make_execution, make_workflow
+from storage_records import T0, make_event, make_execution, make_log, make_node, make_workflow
 
-from linkflow_engine.storage._sql import EXECUTION_INSERT, execution_params
+from linkflow_engine.storage._sql import (
+    EXECUTION_INSERT,
+    execution_params,
+    log_params,
+    node_params,
+)
+from linkflow_engine.storage._sqlite_rows import event_text
 from linkflow_engine.storage._sqlite_schema import MIGRATIONS
 from linkflow_engine.storage.sqlite import SQLiteStorage
 
@@ -60,3 +66,55 @@ async def test_an_execution_with_its_snapshot_inline_reads_back_after_the_upgrad
         await storage.aclose()
     assert snapshots[0] is not None and snapshots[1] is not None
     assert snapshots[0].to_dict() == snapshots[1].to_dict() == make_workflow().to_dict()
+
+
+async def test_a_version_5_database_keeps_every_record_and_lease_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """Version 6 keys an execution's rows by its number and keeps its lease in its row; a
+    database of version 5 (rows keyed by execution id, leases in their own table) reads back
+    the same: node runs with their data in order, logs in order (and new ones after them), the
+    events of both tables, and the lease with its fence, which the next owner must exceed."""
+    path = tmp_path / "old.db"
+    old = _database_at_version(path, 5)
+    nodes = {"ex-1": [make_node(0), make_node(1, output="second")], "ex-2": [make_node(0)]}
+    for offset, (execution_id, runs) in enumerate(nodes.items()):
+        execution = make_execution(execution_id, created_at=T0 + offset)
+        old.execute(EXECUTION_INSERT, execution_params(execution))
+        for run in runs:
+            *fields, _ = node_params(execution_id, run, None)
+            text = event_text([make_event(run.sequence + 1, execution_id)])
+            old.execute(
+                f"INSERT INTO node_executions VALUES (?, {', '.join('?' * 15)})",
+                (execution_id, *fields, text),
+            )
+        old.executemany(
+            "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            log_params(execution_id, [make_log("first"), make_log("second")]),
+        )
+        old.execute(
+            "INSERT INTO events VALUES (?, 5, 5, ?)",
+            (execution_id, event_text([make_event(5, execution_id)])),
+        )
+    old.execute("INSERT INTO leases VALUES ('ex-1', 'a', 7, ?)", (T0 + 100,))
+    old.close()
+
+    storage = SQLiteStorage(path)
+    await storage.open()
+    try:
+        await storage.append_logs("ex-1", [make_log("third")])
+        read = {i: await storage.get_execution(i, include_data=True) for i in nodes}
+        events = {i: [e.sequence for e in await storage.list_events(i)] for i in nodes}
+        refused = await storage.acquire_lease("ex-1", owner="b", ttl=10, now=T0 + 50)
+        recoverable = await storage.recoverable_executions(now=T0 + 50)
+        taken = await storage.acquire_lease("ex-1", owner="b", ttl=10, now=T0 + 101)
+    finally:
+        await storage.aclose()
+    for execution_id, runs in nodes.items():
+        assert read[execution_id].node_executions == runs
+    assert [log.message for log in read["ex-1"].logs] == ["first", "second", "third"]
+    assert [log.message for log in read["ex-2"].logs] == ["first", "second"]
+    assert events == {"ex-1": [1, 2, 5], "ex-2": [1, 5]}
+    assert refused is None and recoverable == ["ex-2"]
+    assert taken is not None and taken.fence == 8

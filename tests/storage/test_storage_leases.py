@@ -13,6 +13,7 @@ from linkflow_engine.storage.base import Lease, Storage
 
 async def test_lease_is_refused_while_another_owner_holds_it(storage: Storage) -> None:
     """Only the holder (or anyone after expiry) gets the lease; fences grow with each grant."""
+    await storage.create_execution(make_execution())
     first = await storage.acquire_lease("ex-1", owner="a", ttl=10, now=T0)
     assert first is not None and first.expires_at == T0 + 10
     assert await storage.acquire_lease("ex-1", owner="b", ttl=10, now=T0 + 5) is None
@@ -21,6 +22,16 @@ async def test_lease_is_refused_while_another_owner_holds_it(storage: Storage) -
     assert again is not None and taken is not None
     assert first.fence < again.fence < taken.fence
     assert taken.owner == "b"
+
+
+async def test_an_execution_that_is_not_stored_is_never_leased(storage: Storage) -> None:
+    """A claim on an unknown id is refused (None) and leaves nothing behind: the execution
+    created later under that id is leased from its first fence."""
+    assert await storage.acquire_lease("ex-1", owner="a", ttl=10, now=T0) is None
+    assert await storage.recoverable_executions(now=T0) == []
+    await storage.create_execution(make_execution())
+    lease = await storage.acquire_lease("ex-1", owner="b", ttl=10, now=T0)
+    assert lease is not None and lease.owner == "b"
 
 
 async def test_stale_fence_write_is_rejected_and_changes_nothing(storage: Storage) -> None:
@@ -45,6 +56,7 @@ async def test_stale_fence_write_is_rejected_and_changes_nothing(storage: Storag
 
 async def test_renew_fails_once_the_lease_was_taken(storage: Storage) -> None:
     """renew_lease extends a held lease and returns None after a takeover."""
+    await storage.create_execution(make_execution())
     lease = await storage.acquire_lease("ex-1", owner="a", ttl=10, now=T0)
     assert lease is not None
     renewed = await storage.renew_lease(lease, ttl=10, now=T0 + 5)
@@ -56,6 +68,7 @@ async def test_renew_fails_once_the_lease_was_taken(storage: Storage) -> None:
 
 async def test_released_lease_can_be_taken_with_a_greater_fence(storage: Storage) -> None:
     """After release another owner gets the lease at once, and renewing the old one fails."""
+    await storage.create_execution(make_execution())
     lease = await storage.acquire_lease("ex-1", owner="a", ttl=60, now=T0)
     assert lease is not None
     await storage.release_lease(lease)
@@ -67,6 +80,7 @@ async def test_released_lease_can_be_taken_with_a_greater_fence(storage: Storage
 
 async def test_concurrent_acquires_have_one_winner(storage: Storage, twin: Storage) -> None:
     """Two owners (two connections, as two processes) claiming at once: exactly one gets it."""
+    await storage.create_execution(make_execution())
     granted: list[Lease | None] = []
 
     async def claim(store: Storage, owner: str) -> None:

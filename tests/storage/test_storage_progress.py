@@ -41,6 +41,12 @@ async def test_progress_writes_keep_every_event_in_order(storage: Storage) -> No
     assert len(read.logs) == 1
 
 
+async def test_progress_of_an_unknown_execution_is_refused(storage: Storage) -> None:
+    """A progress write for an execution that is not stored raises ExecutionNotFoundError."""
+    with pytest.raises(ExecutionNotFoundError):
+        await storage.save_progress("nope", nodes=[make_node(0)], events=events(1), fence=1)
+
+
 async def test_progress_with_a_stale_fence_writes_nothing(storage: Storage) -> None:
     """After another owner took the lease, a progress write with the old fence raises and
     leaves the node runs, logs and events as they were."""
@@ -50,10 +56,16 @@ async def test_progress_with_a_stale_fence_writes_nothing(storage: Storage) -> N
     await storage.save_progress("ex-1", nodes=[make_node(0, output="a")], fence=old.fence)
     new = await storage.acquire_lease("ex-1", owner="b", ttl=10, now=T0 + 11)
     assert new is not None
-    for nodes in ([make_node(0, output="late")], [make_node(1), make_node(2)], []):
+    writes = [
+        ([make_node(0, output="late")], []),  # one statement (SQLite: no explicit transaction)
+        ([make_node(0, output="late")], [make_log()]),
+        ([make_node(1), make_node(2)], [make_log()]),
+        ([], [make_log()]),
+    ]
+    for nodes, logs in writes:
         with pytest.raises(StorageError):
             await storage.save_progress(
-                "ex-1", nodes=nodes, logs=[make_log()], events=events(9), fence=old.fence
+                "ex-1", nodes=nodes, logs=logs, events=events(9), fence=old.fence
             )
     read = await storage.get_execution("ex-1", include_data=True)
     assert [(n.sequence, n.output) for n in read.node_executions] == [(0, "a")]

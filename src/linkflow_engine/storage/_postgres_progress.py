@@ -19,7 +19,9 @@ from . import _sql
 from ._postgres_statements import (
     EVENT_UPSERT,
     EVENT_UPSERT_FENCED,
+    EXECUTION_EXISTS,
     LEASE_FENCE,
+    LEASE_RELEASE,
     LOG_INSERT,
     LOG_INSERT_FENCED,
     NODE_UPSERT,
@@ -109,7 +111,12 @@ async def write_progress(
         await _execute_writes(connection, writes)
         await connection.execute("COMMIT")
     if lease is not None:
-        _require_fence(execution_id, await lease.fetchone(), fence)
+        row = await lease.fetchone()
+        if row is None:  # never leased: held by nobody, unless there is no such execution
+            found = await connection.execute(pg(EXECUTION_EXISTS), (execution_id,))
+            if await found.fetchone() is None:
+                raise ExecutionNotFoundError("execution", execution_id)
+        _require_fence(execution_id, row, fence)
 
 
 async def write_end(
@@ -125,7 +132,7 @@ async def write_end(
         await check_fence(connection, execution_id, fence)
     await _execute_writes(connection, writes)
     if lease is not None:
-        await connection.execute(pg(_sql.LEASE_RELEASE), (execution_id, lease.owner, lease.fence))
+        await connection.execute(pg(LEASE_RELEASE), (execution_id, lease.owner, lease.fence))
 
 
 async def write_logs(

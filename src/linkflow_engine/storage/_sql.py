@@ -69,42 +69,6 @@ DELIVERY_FIELDS = {
     "lastError": "last_error",
 }
 
-# The fence check is part of the write, so the check and the write are one atomic statement.
-NODE_UPSERT = f"""
-INSERT INTO node_executions (execution_id, {NODE_DATA_COLUMNS})
-SELECT id, {{values}} FROM executions WHERE id = ? {{fence}}
-ON CONFLICT (execution_id, sequence) DO UPDATE SET
-  node_id = excluded.node_id, node_name = excluded.node_name, status = excluded.status,
-  started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error,
-  attempts = excluded.attempts, iteration = excluded.iteration, port = excluded.port,
-  reused = excluded.reused, source_execution_id = excluded.source_execution_id,
-  input = excluded.input, output = excluded.output
-"""
-NODE_VALUES = ", ".join("?" * 14)
-# PostgreSQL types the parameters of a SELECT list as text unless told otherwise.
-NODE_VALUES_TYPED = (
-    "?, ?, ?::integer, ?, ?::float8, ?::float8, ?::json, ?::integer, ?::integer, ?, ?::boolean, "
-    "?, ?::json, ?::json"
-)
-FENCE_CONDITION = "AND NOT EXISTS (SELECT 1 FROM leases WHERE execution_id = ? AND fence <> ?)"
-LEASE_ACQUIRE = """
-INSERT INTO leases (execution_id, owner, fence, expires_at) VALUES (?, ?, 1, ?)
-ON CONFLICT (execution_id) DO UPDATE SET
-  owner = excluded.owner, fence = leases.fence + 1, expires_at = excluded.expires_at
-WHERE leases.owner = excluded.owner OR leases.expires_at <= ?
-RETURNING fence
-"""
-# A released lease keeps its row (owner NULL), so the next owner's fence still grows.
-LEASE_RENEW = "UPDATE leases SET expires_at = ? WHERE execution_id = ? AND owner = ? AND fence = ?"
-LEASE_RELEASE = (
-    "UPDATE leases SET owner = NULL, expires_at = 0 WHERE execution_id = ? AND owner = ? "
-    "AND fence = ?"
-)
-RECOVERABLE = """
-SELECT e.id FROM executions e LEFT JOIN leases l ON l.execution_id = e.id
-WHERE e.status IN ('running', 'paused') AND (l.execution_id IS NULL OR l.expires_at <= ?)
-ORDER BY e.created_at
-"""
 STATS = """
 SELECT {day} AS day, COUNT(*),
   SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END),
@@ -128,7 +92,6 @@ SELECT id FROM (
 ) ranked
 WHERE status IN ('completed', 'failed', 'cancelled') AND ({condition})
 """
-CHILD_TABLES = ("node_executions", "logs", "events", "leases")
 
 
 # The stdlib encoder writes what orjson refuses (integers beyond 64 bits).

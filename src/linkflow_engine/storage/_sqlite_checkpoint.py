@@ -6,6 +6,13 @@ commit crosses the mark, so one node's progress write in a few hundred would sta
 loop for milliseconds (measured: about a fifth of the cost per node). Here a thread with its own
 connection runs PASSIVE checkpoints instead (they never block writers or readers) while the
 loop's connection never checkpoints inline below a high safety mark.
+
+Each checkpoint fsyncs the WAL and the database, and the loop's writes to the WAL meanwhile wait
+on the pages being written back: one checkpoint per 1000 commits instead of per 200 took about
+5 µs off each node's progress write on the W3 chain (the copying is the same work either way).
+Under continuous writes the WAL does not restart (a checkpoint never catches up with the writer
+at the start of its transaction), so it grows up to the safety mark, where the loop's connection
+checkpoints the little that is left and the WAL starts over.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ should the thread ever fall behind."""
 class Checkpointer:
     """A daemon thread that checkpoints the WAL after every ``every`` commits (or each second)."""
 
-    def __init__(self, path: str, *, busy_timeout: float, every: int = 200) -> None:
+    def __init__(self, path: str, *, busy_timeout: float, every: int = 1000) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
         self.every = every

@@ -24,15 +24,16 @@ from ._sqlite_rows import (
     load,
     wire_event,
 )
+from ._sqlite_statements import KEY_SPAN
 from .base import StoredEvent
 
-__all__ = ["read_events", "read_execution", "read_node_outputs"]
+__all__ = ["key_range", "read_events", "read_execution", "read_node_outputs"]
 
 
 def read_execution(db: sqlite3.Connection, execution_id: str, include_data: bool) -> Execution:
     """An execution with its node runs and logs (and its data when ``include_data``)."""
     row = db.execute(
-        f"SELECT {_sql.EXECUTION_COLUMNS}, input_data, "
+        f"SELECT {_sql.EXECUTION_COLUMNS}, num, input_data, "
         "COALESCE(workflow, (SELECT document FROM snapshots WHERE key = snapshot))"
         + (", outputs" if include_data else "")
         + " FROM executions WHERE id = ?",
@@ -41,40 +42,49 @@ def read_execution(db: sqlite3.Connection, execution_id: str, include_data: bool
     if row is None:
         raise ExecutionNotFoundError("execution", execution_id)
     execution = execution_of(row)
-    execution.input_data = load(row[14])
-    snapshot = load(row[15])
+    keys = key_range(row[14])
+    execution.input_data = load(row[15])
+    snapshot = load(row[16])
     execution.workflow = Workflow.from_dict(snapshot) if snapshot is not None else None
     if include_data:
-        execution.outputs = load(row[16]) or {}
+        execution.outputs = load(row[17]) or {}
     columns, json_columns = (
         (_sql.NODE_DATA_COLUMNS, NODE_DATA_JSON) if include_data else
         (_sql.NODE_COLUMNS, NODE_JSON)
     )  # fmt: skip
     nodes = db.execute(
-        f"SELECT {columns} FROM node_executions WHERE execution_id = ? ORDER BY sequence",
-        (execution_id,),
+        f"SELECT {columns} FROM node_executions WHERE key >= ? AND key < ? ORDER BY key", keys
     )
     execution.node_executions = [_sql.node_of(decoded(r, json_columns)) for r in nodes]
     logs = db.execute(
-        f"SELECT {_sql.LOG_COLUMNS} FROM logs WHERE execution_id = ? ORDER BY id",
-        (execution_id,),
+        f"SELECT {_sql.LOG_COLUMNS} FROM logs WHERE key >= ? AND key < ? ORDER BY key", keys
     )
     execution.logs = [_sql.log_of(decoded(r, LOG_JSON)) for r in logs]
     return execution
+
+
+def key_range(num: int) -> tuple[int, int]:
+    """The keys of the rows of execution number ``num`` (from, up to but excluding)."""
+    return num * KEY_SPAN, (num + 1) * KEY_SPAN
 
 
 def read_events(
     db: sqlite3.Connection, execution_id: str, after_sequence: int
 ) -> list[StoredEvent]:
     """The events of an execution after ``after_sequence``, in order, in their wire form."""
+    found_row = db.execute(
+        "SELECT num, workflow_id FROM executions WHERE id = ?", (execution_id,)
+    ).fetchone()
+    if found_row is None:
+        return []
+    num, workflow_id = found_row
+    low, high = key_range(num)
     # Batches of events live in the events table and in node rows (see save_progress).
     rows = db.execute(
-        "SELECT data FROM events WHERE execution_id = ? AND last_sequence > ? UNION ALL "
-        "SELECT events FROM node_executions WHERE execution_id = ? AND events IS NOT NULL",
-        (execution_id, after_sequence, execution_id),
+        "SELECT data FROM events WHERE key >= ? AND key < ? AND last_sequence > ? UNION ALL "
+        "SELECT events FROM node_executions WHERE key >= ? AND key < ? AND events IS NOT NULL",
+        (low, high, after_sequence, low, high),
     ).fetchall()
-    workflow = db.execute("SELECT workflow_id FROM executions WHERE id = ?", (execution_id,))
-    workflow_id = (workflow.fetchone() or (None,))[0]
     found = [
         wire_event(item, execution_id, workflow_id)
         for (text,) in rows
@@ -97,9 +107,10 @@ def read_node_outputs(
     found: dict[str, NodeExecution] = {}
     rows = db.execute(
         f"SELECT e.id, {', '.join('n.' + c for c in _sql.NODE_DATA_COLUMNS.split(', '))} "
-        "FROM executions e JOIN node_executions n ON n.execution_id = e.id "
+        "FROM executions e JOIN node_executions n "
+        "ON n.key >= e.num << 32 AND n.key < (e.num + 1) << 32 "
         f"WHERE e.workflow_id = ? AND n.status = 'completed' AND n.node_id IN "
-        f"({', '.join('?' * len(wanted))}) ORDER BY e.created_at DESC, n.sequence DESC",
+        f"({', '.join('?' * len(wanted))}) ORDER BY e.created_at DESC, n.key DESC",
         (workflow_id, *wanted),
     )
     # The cursor is lazy: stop reading as soon as every node has its latest run.

@@ -59,8 +59,8 @@ def execution_of(row: Sequence[Any]) -> Execution:
 
 
 def node_row(execution_id: str, node: NodeExecution, events: str | None) -> tuple[Any, ...]:
-    params = _sql.node_params(execution_id, node, None)
-    return (execution_id, *params[:-1], events)  # node_params ends with the id of the SELECT form
+    """The parameters of ``NODE_PUT_UNFENCED`` (and, with the fence after them, the fenced one)."""
+    return (*_sql.node_params(execution_id, node, None), events)
 
 
 def event_batch(execution_id: str, events: Sequence[Event], text: str) -> tuple[Any, ...]:

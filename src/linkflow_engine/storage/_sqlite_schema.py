@@ -17,6 +17,40 @@ from ._sql import check_schema_version
 
 __all__ = ["MIGRATIONS", "migrate"]
 
+# What migration 6 rebuilds: an execution's metadata columns, a node run's fields and the
+# indexes of the executions table (the text of migration 1, where they were first created).
+_EXECUTION_META_NAMES = (
+    "workflow_id, workflow_name, status, mode, created_at, started_at, finished_at, "
+    "cancelled_at, error, retry_count, original_execution_id, triggered_by, options"
+)
+_EXECUTION_META = """workflow_id TEXT, workflow_name TEXT, status TEXT NOT NULL,
+            mode TEXT NOT NULL, created_at REAL NOT NULL, started_at REAL, finished_at REAL,
+            cancelled_at REAL, error TEXT, retry_count INTEGER NOT NULL DEFAULT 0,
+            original_execution_id TEXT, triggered_by TEXT, options TEXT"""
+_NODE_FIELD_NAMES = (
+    "node_id, node_name, sequence, status, started_at, finished_at, error, attempts, "
+    "iteration, port, reused, source_execution_id, input, output, events"
+)
+_NODE_FIELDS = """node_id TEXT NOT NULL, node_name TEXT NOT NULL,
+            sequence INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL, finished_at REAL,
+            error TEXT, attempts INTEGER NOT NULL, iteration INTEGER, port TEXT,
+            reused INTEGER NOT NULL, source_execution_id TEXT, input TEXT, output TEXT,
+            events TEXT"""
+# Covering indexes: stats read only the index, lists read 20 rows after a range scan.
+_EXECUTION_INDEXES = (
+    "CREATE INDEX executions_created ON executions (created_at, status, started_at, finished_at)",
+    "CREATE INDEX executions_workflow ON executions "
+    "(workflow_id, created_at, status, started_at, finished_at)",
+    "CREATE INDEX executions_workflow_status ON executions (workflow_id, status, created_at)",
+    "CREATE INDEX executions_status ON executions (status, created_at)",
+    "CREATE INDEX executions_mode ON executions (mode, created_at)",
+)
+
+
+def _prefixed(alias: str, names: str) -> str:
+    return ", ".join(f"{alias}.{name}" for name in names.split(", "))
+
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE workflows (
@@ -29,14 +63,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             cancelled_at REAL, error TEXT, retry_count INTEGER NOT NULL DEFAULT 0,
             original_execution_id TEXT, triggered_by TEXT, options TEXT,
             input_data TEXT, workflow TEXT, outputs TEXT)""",
-        # Covering indexes: stats read only the index, lists read 20 rows after a range scan.
-        "CREATE INDEX executions_created ON executions "
-        "(created_at, status, started_at, finished_at)",
-        "CREATE INDEX executions_workflow ON executions "
-        "(workflow_id, created_at, status, started_at, finished_at)",
-        "CREATE INDEX executions_workflow_status ON executions (workflow_id, status, created_at)",
-        "CREATE INDEX executions_status ON executions (status, created_at)",
-        "CREATE INDEX executions_mode ON executions (mode, created_at)",
+        *_EXECUTION_INDEXES,
         """CREATE TABLE node_executions (
             execution_id TEXT NOT NULL, node_id TEXT NOT NULL, node_name TEXT NOT NULL,
             sequence INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL, finished_at REAL,
@@ -99,6 +126,53 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE TABLE snapshots (key TEXT PRIMARY KEY, document TEXT NOT NULL)",
         "ALTER TABLE executions ADD COLUMN snapshot TEXT",
+        "CREATE INDEX executions_snapshot ON executions (snapshot)",
+    ),
+    # 6: an execution's rows are keyed by its number. Each execution gets an integer ``num``
+    # (its rowid); its node runs, log lines and event batches are rowid tables keyed
+    # ``num * 2**32 + position``, and its lease lives in its own row. A progress write then
+    # appends to one b-tree at its right edge (SQLite's quick balance: about one page per
+    # commit, against two on average, up to nine, for the text-keyed tables, which redistribute
+    # siblings on every split) and checks the fence in the row it reads for the key anyway;
+    # taking and releasing a lease writes no page of its own. Measured on the W3 chain: the
+    # SQLite part of a run 710 -> 390 µs.
+    (
+        f"""CREATE TABLE executions_v6 (
+            num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, {_EXECUTION_META},
+            lease_owner TEXT, fence INTEGER NOT NULL DEFAULT 0, lease_expires REAL,
+            input_data TEXT, workflow TEXT, outputs TEXT, snapshot TEXT)""",
+        f"""INSERT INTO executions_v6 (id, {_EXECUTION_META_NAMES}, lease_owner, fence,
+            lease_expires, input_data, workflow, outputs, snapshot)
+        SELECT e.id, {_prefixed("e", _EXECUTION_META_NAMES)}, l.owner, COALESCE(l.fence, 0),
+            l.expires_at, e.input_data, e.workflow, e.outputs, e.snapshot
+        FROM executions e LEFT JOIN leases l ON l.execution_id = e.id
+        ORDER BY e.created_at, e.id""",
+        f"""CREATE TABLE node_executions_v6 (key INTEGER PRIMARY KEY, {_NODE_FIELDS})""",
+        f"""INSERT INTO node_executions_v6
+        SELECT (x.num << 32) + n.sequence, {_prefixed("n", _NODE_FIELD_NAMES)}
+        FROM node_executions n JOIN executions_v6 x ON x.id = n.execution_id""",
+        """CREATE TABLE logs_v6 (
+            key INTEGER PRIMARY KEY, timestamp REAL NOT NULL, level TEXT NOT NULL,
+            message TEXT NOT NULL, node_id TEXT, data TEXT)""",
+        """INSERT INTO logs_v6
+        SELECT (x.num << 32) + ROW_NUMBER() OVER (PARTITION BY l.execution_id ORDER BY l.id),
+            l.timestamp, l.level, l.message, l.node_id, l.data
+        FROM logs l JOIN executions_v6 x ON x.id = l.execution_id""",
+        """CREATE TABLE events_v6 (
+            key INTEGER PRIMARY KEY, last_sequence INTEGER NOT NULL, data TEXT NOT NULL)""",
+        """INSERT INTO events_v6
+        SELECT (x.num << 32) + v.first_sequence, v.last_sequence, v.data
+        FROM events v JOIN executions_v6 x ON x.id = v.execution_id""",
+        "DROP TABLE executions",
+        "DROP TABLE node_executions",
+        "DROP TABLE logs",
+        "DROP TABLE events",
+        "DROP TABLE leases",
+        "ALTER TABLE executions_v6 RENAME TO executions",
+        "ALTER TABLE node_executions_v6 RENAME TO node_executions",
+        "ALTER TABLE logs_v6 RENAME TO logs",
+        "ALTER TABLE events_v6 RENAME TO events",
+        *_EXECUTION_INDEXES,
         "CREATE INDEX executions_snapshot ON executions (snapshot)",
     ),
 )

@@ -1,5 +1,11 @@
-"""The SQLite backend's own statements: how an execution, its snapshot, its status and its progress
-are written in SQLite's dialect (the statements both backends accept are in :mod:`._sql`).
+"""The SQLite backend's own statements: how an execution, its snapshot, its status, its lease and
+its progress are written in SQLite's dialect (the statements both backends accept are in
+:mod:`._sql`).
+
+An execution's rows are keyed by its number (``executions.num``, see migration 6 of
+:mod:`._sqlite_schema`): its node runs, log lines and event batches live in rowid tables under
+the keys ``num * 2**32 + position``, so every statement that writes one finds the number, and
+checks the lease's fence, in the execution's row it reads anyway.
 """
 
 from __future__ import annotations
@@ -9,27 +15,28 @@ from . import _sql
 __all__ = [
     "EVENT_INSERT",
     "EXECUTION_INSERT",
+    "KEY_SPAN",
+    "LEASE_ACQUIRE",
+    "LEASE_RELEASE",
+    "LEASE_RENEW",
     "LOG_INSERT",
     "NODE_PUT_FENCED",
     "NODE_PUT_UNFENCED",
-    "NODE_UPSERT",
-    "NODE_UPSERT_FENCED",
+    "RECOVERABLE",
     "SNAPSHOT_INSERT",
     "TRANSITION",
 ]
 
-NODE_UPSERT = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence="")
-NODE_UPSERT_FENCED = _sql.NODE_UPSERT.format(values=_sql.NODE_VALUES, fence=_sql.FENCE_CONDITION)
-LOG_INSERT = (
-    "INSERT INTO logs (execution_id, timestamp, level, message, node_id, data) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-EVENT_INSERT = "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)"
+KEY_SPAN = 1 << 32
+"""The keys of one execution's rows: ``num * KEY_SPAN`` up to (not including) the next one's."""
+
 # Executions refer to their workflow snapshot by key (see migration 5).
 SNAPSHOT_INSERT = "INSERT INTO snapshots VALUES (?, ?) ON CONFLICT DO NOTHING"
+# An execution, holding its lease from the start when the last three values say so.
 EXECUTION_INSERT = (
-    f"INSERT INTO executions ({_sql.EXECUTION_COLUMNS}, input_data, workflow, outputs, snapshot) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO executions ({_sql.EXECUTION_COLUMNS}, input_data, workflow, outputs, snapshot, "
+    "lease_owner, fence, lease_expires) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # A status change from one of the ``{allowed}`` statuses (one ``?`` each).
 TRANSITION = (
@@ -39,13 +46,14 @@ TRANSITION = (
     "WHERE id = ? AND status IN ({allowed})"
 )
 
-# save_progress's write of a node run, for an execution the executor holds (no existence check),
-# carrying the events of the write: each write's events are one JSON array, appended to the
-# row's ``events`` as a line. ``{fence}`` makes a stale fence write nothing.
+# The write of a node run (``?1``-``?14`` its fields, ``?15`` the execution's id, ``?16`` the
+# events of the write, ``?17`` the fence): each write's events are one JSON array, appended to
+# the row's ``events`` as a line. With a stale fence, or no such execution, nothing is written.
 _NODE_PUT = f"""
-INSERT INTO node_executions (execution_id, {_sql.NODE_DATA_COLUMNS}, events)
-SELECT ?, {_sql.NODE_VALUES}, ? {{fence}}
-ON CONFLICT (execution_id, sequence) DO UPDATE SET
+INSERT INTO node_executions (key, {_sql.NODE_DATA_COLUMNS}, events)
+SELECT (num << 32) + ?3, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?16
+FROM executions WHERE id = ?15 {{fence}}
+ON CONFLICT (key) DO UPDATE SET
   node_id = excluded.node_id, node_name = excluded.node_name, status = excluded.status,
   started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error,
   attempts = excluded.attempts, iteration = excluded.iteration, port = excluded.port,
@@ -55,7 +63,36 @@ ON CONFLICT (execution_id, sequence) DO UPDATE SET
     WHEN excluded.events IS NULL THEN node_executions.events
     ELSE node_executions.events || char(10) || excluded.events END
 """
-NODE_PUT_UNFENCED = _NODE_PUT.format(fence="WHERE true")
-NODE_PUT_FENCED = _NODE_PUT.format(
-    fence="WHERE NOT EXISTS (SELECT 1 FROM leases WHERE execution_id = ? AND fence <> ?)"
+NODE_PUT_UNFENCED = _NODE_PUT.format(fence="")
+NODE_PUT_FENCED = _NODE_PUT.format(fence="AND fence = ?17")
+# A log line (``?1`` the execution's id, then the fields of _sql.log_params), after the last.
+LOG_INSERT = """
+INSERT INTO logs (key, timestamp, level, message, node_id, data)
+SELECT COALESCE((SELECT key FROM logs WHERE key >= num << 32 AND key < (num + 1) << 32
+  ORDER BY key DESC LIMIT 1), num << 32) + 1, ?2, ?3, ?4, ?5, ?6
+FROM executions WHERE id = ?1
+"""
+# A batch of events: ``?1`` the execution's id, ``?2``/``?3`` its first and last sequence.
+EVENT_INSERT = """
+INSERT OR REPLACE INTO events (key, last_sequence, data)
+SELECT (num << 32) + ?2, ?3, ?4 FROM executions WHERE id = ?1
+"""
+
+# A released lease keeps the fence (owner NULL), so the next owner's fence still grows.
+LEASE_ACQUIRE = """
+UPDATE executions SET lease_owner = ?1, fence = fence + 1, lease_expires = ?2
+WHERE id = ?3 AND (lease_owner = ?1 OR COALESCE(lease_expires, 0) <= ?4)
+RETURNING fence
+"""
+LEASE_RENEW = (
+    "UPDATE executions SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND fence = ?"
 )
+LEASE_RELEASE = (
+    "UPDATE executions SET lease_owner = NULL, lease_expires = 0 "
+    "WHERE id = ? AND lease_owner = ? AND fence = ?"
+)
+RECOVERABLE = """
+SELECT id FROM executions
+WHERE status IN ('running', 'paused') AND COALESCE(lease_expires, 0) <= ?
+ORDER BY created_at
+"""

@@ -211,7 +211,8 @@ class Storage(Protocol):
     ) -> None:
         """One atomic write of an execution's progress: upsert ``nodes`` (by sequence),
         append ``logs`` and ``events``. With a stale ``fence`` nothing is written
-        (StorageError). The executor calls this once per settled node."""
+        (StorageError); with a ``fence``, an execution that is not stored raises
+        ExecutionNotFoundError. The executor calls this once per settled node."""
         ...
 
     async def append_logs(
@@ -241,7 +242,8 @@ class Storage(Protocol):
         self, execution_id: str, *, owner: str, ttl: float, now: float
     ) -> Lease | None:
         """Claim the execution for ``owner`` when nobody holds an unexpired lease on it (or
-        ``owner`` already does); the new lease has a fence greater than any before it."""
+        ``owner`` already does); the new lease has a fence greater than any before it. An
+        execution that is not stored is never leased (None)."""
         ...
 
     async def renew_lease(self, lease: Lease, *, ttl: float, now: float) -> Lease | None:

@@ -257,6 +257,8 @@ class MemoryStorage:
     async def acquire_lease(
         self, execution_id: str, *, owner: str, ttl: float, now: float
     ) -> Lease | None:
+        if execution_id not in self._executions:
+            return None
         current = self._leases.get(execution_id)
         if current is not None and current.owner != owner and current.expires_at > now:
             return None

@@ -46,7 +46,16 @@ from ._postgres_progress import (
 )
 from ._postgres_reads import read_events, read_execution, read_node_outputs
 from ._postgres_schema import migrate
-from ._postgres_statements import EVENT_UPSERT, NODE_UPSERT, pg
+from ._postgres_statements import (
+    CHILD_TABLES,
+    EVENT_UPSERT,
+    LEASE_ACQUIRE,
+    LEASE_RELEASE,
+    LEASE_RENEW,
+    NODE_UPSERT,
+    RECOVERABLE,
+    pg,
+)
 from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["PostgresStorage"]
@@ -208,7 +217,7 @@ class PostgresStorage:
             async with self.pool.connection() as connection, connection.transaction():
                 await connection.execute(pg(_sql.EXECUTION_INSERT), params)
                 cursor = await connection.execute(
-                    pg(_sql.LEASE_ACQUIRE), (execution.id, lease.owner, expires_at, lease.now)
+                    pg(LEASE_ACQUIRE), (lease.owner, expires_at, execution.id, lease.now)
                 )
                 row = await cursor.fetchone()
         except psycopg.errors.UniqueViolation:
@@ -357,22 +366,22 @@ class PostgresStorage:
     async def acquire_lease(
         self, execution_id: str, *, owner: str, ttl: float, now: float
     ) -> Lease | None:
-        row = await self._row(_sql.LEASE_ACQUIRE, (execution_id, owner, now + ttl, now))
+        row = await self._row(LEASE_ACQUIRE, (owner, now + ttl, execution_id, now))
         if row is None:
             return None
         return Lease(execution_id=execution_id, owner=owner, fence=row[0], expires_at=now + ttl)
 
     async def renew_lease(self, lease: Lease, *, ttl: float, now: float) -> Lease | None:
         cursor = await self._execute(
-            _sql.LEASE_RENEW, (now + ttl, lease.execution_id, lease.owner, lease.fence)
+            LEASE_RENEW, (now + ttl, lease.execution_id, lease.owner, lease.fence)
         )
         return attrs.evolve(lease, expires_at=now + ttl) if cursor.rowcount else None
 
     async def release_lease(self, lease: Lease) -> None:
-        await self._execute(_sql.LEASE_RELEASE, (lease.execution_id, lease.owner, lease.fence))
+        await self._execute(LEASE_RELEASE, (lease.execution_id, lease.owner, lease.fence))
 
     async def recoverable_executions(self, *, now: float) -> list[str]:
-        return [row[0] for row in await self._rows(_sql.RECOVERABLE, (now,))]
+        return [row[0] for row in await self._rows(RECOVERABLE, (now,))]
 
     # -- history ---------------------------------------------------------------------------
 
@@ -401,7 +410,7 @@ class PostgresStorage:
             ids = [
                 row[0] for row in await (await connection.execute(candidates, values)).fetchall()
             ]
-            for table in _sql.CHILD_TABLES:
+            for table in CHILD_TABLES:
                 await connection.execute(
                     f"DELETE FROM {table} WHERE execution_id = ANY(%s)", (ids,)
                 )

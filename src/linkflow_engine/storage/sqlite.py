@@ -32,16 +32,26 @@ from ..runtime._records import (
 )
 from . import _sql
 from ._sqlite_checkpoint import Checkpointer
-from ._sqlite_progress import WriteTransaction, check_fence, transition, write_progress
+from ._sqlite_progress import (
+    WriteTransaction,
+    check_fence,
+    transition,
+    write_progress,
+    written_nothing,
+)
 from ._sqlite_reads import read_events, read_execution, read_node_outputs
-from ._sqlite_rows import event_batch, event_text, execution_of, snapshot_key
+from ._sqlite_rows import event_batch, event_text, execution_of, node_row, snapshot_key
 from ._sqlite_schema import migrate
 from ._sqlite_statements import (
     EVENT_INSERT,
     EXECUTION_INSERT,
+    LEASE_ACQUIRE,
+    LEASE_RELEASE,
+    LEASE_RENEW,
     LOG_INSERT,
-    NODE_UPSERT,
-    NODE_UPSERT_FENCED,
+    NODE_PUT_FENCED,
+    NODE_PUT_UNFENCED,
+    RECOVERABLE,
     SNAPSHOT_INSERT,
 )
 from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
@@ -109,6 +119,11 @@ class SQLiteStorage:
             raise StorageError(f"{self!r} is not open (call await storage.open())")
         return self._connection
 
+    def _checkpointer_count(self) -> None:
+        """Count a commit made outside :meth:`_write_lock` (a single-statement write)."""
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+
     def _write_lock(self) -> WriteTransaction:
         """A transaction holding the database's write lock from its first statement."""
         return WriteTransaction(self._db, self._checkpointer)
@@ -173,14 +188,25 @@ class SQLiteStorage:
     ) -> Lease | None:
         *fields, snapshot, outputs = _sql.execution_params(execution)
         key = None if snapshot is None else snapshot_key(snapshot)
+        # The lease is taken in the execution's own row: a new execution's first fence is 1.
+        granted = None
+        holder: tuple[Any, ...] = (None, 0, None)
+        if lease is not None:
+            granted = Lease(
+                execution_id=execution.id,
+                owner=lease.owner,
+                fence=1,
+                expires_at=lease.now + lease.ttl,
+            )
+            holder = (granted.owner, granted.fence, granted.expires_at)
         try:
             with self._write_lock() as db:
                 if key is not None:
                     db.execute(SNAPSHOT_INSERT, (key, snapshot))
-                db.execute(EXECUTION_INSERT, (*fields, None, outputs, key))
-                return None if lease is None else self._acquire(execution.id, lease)
+                db.execute(EXECUTION_INSERT, (*fields, None, outputs, key, *holder))
         except sqlite3.IntegrityError:
             raise StorageError(f"execution {execution.id!r} already exists") from None
+        return granted
 
     async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:
         return read_execution(self._db, execution_id, include_data)
@@ -238,7 +264,7 @@ class SQLiteStorage:
             if changed:
                 write_progress(db, execution_id, nodes, logs, events, fence)
                 if lease is not None:
-                    db.execute(_sql.LEASE_RELEASE, (execution_id, lease.owner, lease.fence))
+                    db.execute(LEASE_RELEASE, (execution_id, lease.owner, lease.fence))
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -265,11 +291,13 @@ class SQLiteStorage:
     async def save_node_execution(
         self, execution_id: str, node: NodeExecution, *, fence: int | None = None
     ) -> None:
-        sql = NODE_UPSERT if fence is None else NODE_UPSERT_FENCED
-        written = self._db.execute(sql, _sql.node_params(execution_id, node, fence)).rowcount
-        if written == 0:
-            await self._require_execution(execution_id)
-            raise _sql.lost_lease(execution_id)
+        row = node_row(execution_id, node, None)
+        if fence is None:
+            written = self._db.execute(NODE_PUT_UNFENCED, row)
+        else:
+            written = self._db.execute(NODE_PUT_FENCED, (*row, fence))
+        if not written.rowcount:
+            raise written_nothing(self._db, execution_id)
 
     async def save_progress(
         self,
@@ -281,6 +309,13 @@ class SQLiteStorage:
         fence: int | None = None,
     ) -> None:
         # One transaction (one commit) for the whole step: the per-node cost of durability.
+        if len(nodes) == 1 and not logs:
+            # The usual step, one node settled, is one statement: in autocommit mode it is its
+            # own transaction, taking the write lock up front as BEGIN IMMEDIATE would, and
+            # skipping BEGIN and COMMIT saves a third of the write (measured: 27 -> 19 µs).
+            write_progress(self._db, execution_id, nodes, logs, events, fence)
+            self._checkpointer_count()
+            return
         with self._write_lock() as db:
             write_progress(db, execution_id, nodes, logs, events, fence)
 
@@ -312,30 +347,23 @@ class SQLiteStorage:
     async def acquire_lease(
         self, execution_id: str, *, owner: str, ttl: float, now: float
     ) -> Lease | None:
-        return self._acquire(execution_id, LeaseTerms(owner=owner, ttl=ttl, now=now))
-
-    def _acquire(self, execution_id: str, terms: LeaseTerms) -> Lease | None:
-        expires_at = terms.now + terms.ttl
-        row = self._db.execute(
-            _sql.LEASE_ACQUIRE, (execution_id, terms.owner, expires_at, terms.now)
-        ).fetchone()
+        expires_at = now + ttl
+        row = self._db.execute(LEASE_ACQUIRE, (owner, expires_at, execution_id, now)).fetchone()
         if row is None:
             return None
-        return Lease(
-            execution_id=execution_id, owner=terms.owner, fence=row[0], expires_at=expires_at
-        )
+        return Lease(execution_id=execution_id, owner=owner, fence=row[0], expires_at=expires_at)
 
     async def renew_lease(self, lease: Lease, *, ttl: float, now: float) -> Lease | None:
         renewed = self._db.execute(
-            _sql.LEASE_RENEW, (now + ttl, lease.execution_id, lease.owner, lease.fence)
+            LEASE_RENEW, (now + ttl, lease.execution_id, lease.owner, lease.fence)
         ).rowcount
         return attrs.evolve(lease, expires_at=now + ttl) if renewed else None
 
     async def release_lease(self, lease: Lease) -> None:
-        self._db.execute(_sql.LEASE_RELEASE, (lease.execution_id, lease.owner, lease.fence))
+        self._db.execute(LEASE_RELEASE, (lease.execution_id, lease.owner, lease.fence))
 
     async def recoverable_executions(self, *, now: float) -> list[str]:
-        return [row[0] for row in self._db.execute(_sql.RECOVERABLE, (now,))]
+        return [row[0] for row in self._db.execute(RECOVERABLE, (now,))]
 
     # -- history ---------------------------------------------------------------------------
 
@@ -366,15 +394,20 @@ class SQLiteStorage:
             return 0
         where, values = condition
         with self._write_lock() as db:
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS pruned (id TEXT PRIMARY KEY)")
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS pruned (num INTEGER PRIMARY KEY)")
             db.execute("DELETE FROM pruned")
             db.execute(
-                f"INSERT INTO pruned {_sql.PRUNE_CANDIDATES.format(condition=where)}", values
+                "INSERT INTO pruned SELECT num FROM executions WHERE id IN "
+                f"({_sql.PRUNE_CANDIDATES.format(condition=where)})",
+                values,
             )
-            for table in _sql.CHILD_TABLES:
-                db.execute(f"DELETE FROM {table} WHERE execution_id IN (SELECT id FROM pruned)")
+            for table in ("node_executions", "logs", "events"):  # each a range of keys
+                db.execute(
+                    f"DELETE FROM {table} WHERE key IN (SELECT t.key FROM pruned p "
+                    f"JOIN {table} t ON t.key >= p.num << 32 AND t.key < (p.num + 1) << 32)"
+                )
             deleted: int = db.execute(
-                "DELETE FROM executions WHERE id IN (SELECT id FROM pruned)"
+                "DELETE FROM executions WHERE num IN (SELECT num FROM pruned)"
             ).rowcount
             db.execute(
                 "DELETE FROM snapshots WHERE NOT EXISTS "
