@@ -1,12 +1,14 @@
 """Storage benchmarks: durable progress per node (W3) and history queries at 1M executions (L).
 
-Run with ``.venv/bin/python bench/storage.py [--runs N] [--rows N] [--dsn DSN]``; it prints
-figures and ratios, and asserts nothing.
+Run with ``.venv/bin/python bench/storage.py [--runs N] [--rounds N] [--rows N] [--dsn DSN]``;
+it prints figures and ratios, and asserts nothing.
 
 W3: a 20-node chain of an async ``{"i": n} -> {"i": n + 1}`` node, run many times by the engine on
 SQLite and on PostgreSQL (progress saved after every node), by the in-memory engine, and by a
 baseline that calls the same function in ``graphlib`` order and writes the 20 outputs in ONE
-SQLite transaction per run. Targets: SQLite at most 50 µs per node.
+SQLite transaction per run. Targets: SQLite at most 50 µs per node. Baseline, memory and SQLite
+are each measured ``--rounds`` times (default 5), interleaved, each in a fresh process, and the
+median is reported with the range.
 
 Cancel: milliseconds from one engine's cancel() to the node of the run another engine holds on
 the same database being interrupted. SQLite is polled (every 0.2 s, the default); PostgreSQL is
@@ -28,6 +30,8 @@ import os
 import random
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -110,31 +114,57 @@ async def baseline_us_per_node(path: Path, runs: int) -> float:
     return elapsed / runs / CHAIN * 1e6
 
 
-async def bench_w3(workdir: Path, runs: int, dsn: str) -> None:
-    print(f"W3: {CHAIN}-node chain, {runs} runs each, µs per node")
-    figures = {
-        "baseline (graphlib + 1 SQLite txn/run)": await baseline_us_per_node(
-            workdir / "baseline.db", runs
-        ),
-        "engine, memory": await engine_us_per_node(None, runs),
-        "engine, SQLite (durable)": await engine_us_per_node(
-            SQLiteStorage(workdir / "w3.db"), runs
-        ),
-    }
+W3_KINDS = {
+    "baseline": "baseline (graphlib + 1 SQLite txn/run)",
+    "memory": "engine, memory",
+    "sqlite": "engine, SQLite (durable)",
+}
+
+
+async def w3_one(kind: str, workdir: Path, runs: int) -> float:
+    """One W3 figure, measured in this process (see :func:`bench_w3`)."""
+    if kind == "baseline":
+        return await baseline_us_per_node(workdir / "baseline.db", runs)
+    if kind == "memory":
+        return await engine_us_per_node(None, runs)
+    return await engine_us_per_node(SQLiteStorage(workdir / "w3.db"), runs)
+
+
+def w3_in_subprocess(kind: str, runs: int) -> float:
+    """A W3 figure measured by a fresh Python process, so that no figure depends on what the
+    process ran before it (the heap, the garbage collector's generations, warm caches)."""
+    script = os.path.abspath(__file__)
+    command = [sys.executable, script, "--w3-one", kind, "--runs", str(runs)]
+    return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+async def bench_w3(runs: int, dsn: str, rounds: int) -> None:
+    """Baseline, memory and SQLite are each measured ``rounds`` times, interleaved, each time in
+    a fresh process, and reported as the median with the range: this machine's speed drifts by
+    10-20% over seconds, which one run per engine would put into the ratio. PostgreSQL, slower,
+    is measured once."""
+    print(f"W3: {CHAIN}-node chain, {runs} runs each, µs per node, median of {rounds} rounds")
+    samples: dict[str, list[float]] = {name: [] for name in W3_KINDS.values()}
+    for _ in range(rounds):
+        for kind, name in W3_KINDS.items():
+            samples[name].append(w3_in_subprocess(kind, runs))
     schema = f"bench_{os.getpid()}"
     try:
-        figures["engine, PostgreSQL (durable)"] = await engine_us_per_node(
-            PostgresStorage(dsn, schema=schema), max(runs // 5, 20)
-        )
+        samples["engine, PostgreSQL (durable)"] = [
+            await engine_us_per_node(PostgresStorage(dsn, schema=schema), max(runs // 5, 20))
+        ]
     except psycopg.OperationalError as error:
         print(f"  (PostgreSQL skipped: {error})")
     finally:
         _drop_schema(dsn, schema)
-    base = figures["baseline (graphlib + 1 SQLite txn/run)"]
+    figures = {name: statistics.median(values) for name, values in samples.items()}
+    base = figures[W3_KINDS["baseline"]]
     for name, value in figures.items():
-        print(f"  {name:42s} {value:8.1f} µs/node   x{value / base:5.2f} baseline")
-    sqlite_value = figures["engine, SQLite (durable)"]
-    print(f"  SQLite vs memory engine: +{sqlite_value - figures['engine, memory']:.1f} µs/node")
+        values = samples[name]
+        spread = f"({min(values):6.1f}-{max(values):6.1f})" if len(values) > 1 else " " * 15
+        print(f"  {name:40s} {value:7.1f} µs/node {spread}  x{value / base:5.2f} baseline")
+    sqlite_value = figures[W3_KINDS["sqlite"]]
+    print(f"  SQLite vs memory engine: +{sqlite_value - figures[W3_KINDS['memory']]:.1f} µs/node")
     print(f"  target SQLite <= 50 µs/node: {'met' if sqlite_value <= 50 else 'NOT met'}")
 
 
@@ -280,7 +310,9 @@ async def bench_l(workdir: Path, rows: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5, help="W3 rounds (median reported)")
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--w3-one", choices=sorted(W3_KINDS), help=argparse.SUPPRESS)
     parser.add_argument(
         "--dsn",
         default=os.environ.get(
@@ -288,8 +320,12 @@ async def main() -> None:
         ),
     )
     args = parser.parse_args()
+    if args.w3_one:  # one W3 figure, for bench_w3's fresh process
+        with tempfile.TemporaryDirectory() as tmp:
+            print(await w3_one(args.w3_one, Path(tmp), args.runs))
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        await bench_w3(Path(tmp), args.runs, args.dsn)
+        await bench_w3(args.runs, args.dsn, args.rounds)
         await bench_cancel(Path(tmp), args.dsn)
         await bench_l(Path(tmp), args.rows)
 

@@ -3,10 +3,12 @@
 Timestamps are epoch seconds (REAL, exact to the microsecond). JSON columns are TEXT: a column
 declared ``JSON`` would get NUMERIC affinity and turn the document ``123`` into an integer.
 Payload columns come last in their tables: SQLite stops reading a row at the last column a query
-asks for, so metadata reads never touch them. The tables written once per node (node runs,
-events) are ``WITHOUT ROWID``: one b-tree instead of a table plus its key index halves the pages
-each progress commit writes, and with them the WAL checkpoint work (measured: 36 -> 21 µs per
-node write).
+asks for, so metadata reads never touch them. The tables written once per node (node runs, log
+lines, events) are each one b-tree keyed by one integer (since version 6: the execution's number
+times 2**32 plus the row's position): no separate key index, and appends at the right edge, which
+SQLite balances by adding a page instead of redistributing siblings. A node's progress commit
+thereby writes about one page (version 1 with a table and its key index: two and more; versions
+4-5, ``WITHOUT ROWID`` tables keyed by text: 2.1 on average).
 """
 
 from __future__ import annotations
