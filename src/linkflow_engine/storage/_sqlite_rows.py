@@ -59,8 +59,28 @@ def execution_of(row: Sequence[Any]) -> Execution:
 
 
 def node_row(execution_id: str, node: NodeExecution, events: str | None) -> tuple[Any, ...]:
-    """The parameters of ``NODE_PUT_UNFENCED`` (and, with the fence after them, the fenced one)."""
-    return (*_sql.node_params(execution_id, node, None), events)
+    """The parameters of ``NODE_PUT_UNFENCED`` (and, with the fence after them, the fenced one):
+    :func:`._sql.node_params` built in one go, once per settled node. The status goes in as the
+    StrEnum member, which sqlite3 binds as its text (``.value`` is a property costing ~0.5 µs)."""
+    error, data_in, data_out = node.error, node.input, node.output
+    return (
+        node.node_id,
+        node.node_name,
+        node.sequence,
+        node.status,
+        node.started_at,
+        node.finished_at,
+        None if error is None else _sql.dump(error.to_dict()),
+        node.attempts,
+        node.iteration,
+        node.port,
+        node.reused,
+        node.source_execution_id,
+        None if data_in is None else _sql.dump(data_in),
+        None if data_out is None else _sql.dump(data_out),
+        execution_id,
+        events,
+    )
 
 
 def event_batch(execution_id: str, events: Sequence[Event], text: str) -> tuple[Any, ...]:
