@@ -37,3 +37,20 @@ async def test_executions_share_their_snapshot_and_prune_drops_unused_ones(
         assert await engine.prune(keep_last_per_workflow=1) == 10
         assert _stored_snapshots(path) == 1
         assert (await engine.get_execution(new_run.id)).workflow is not None
+
+
+async def test_a_run_after_its_snapshot_was_pruned_stores_it_again(tmp_path: Path) -> None:
+    """An execution refers to its snapshot only while the snapshot is stored: once prune has
+    dropped it (no execution used it any more), the next run of that workflow stores it anew
+    and reads it back."""
+    path = tmp_path / "db"
+    document = chain(node("v", "set", config={"values": {"version": 1}}))
+    async with Engine(SQLiteStorage(path)) as engine:
+        await engine.execute(document)
+        assert await engine.prune(older_than=0) == 1
+        assert _stored_snapshots(path) == 0
+        again = await engine.execute(document)
+        assert _stored_snapshots(path) == 1
+        stored = await engine.get_execution(again.id)
+        assert stored.workflow is not None
+        assert stored.workflow.nodes == engine.validate(document).nodes

@@ -15,6 +15,7 @@ from . import _sql
 __all__ = [
     "EVENT_INSERT",
     "EXECUTION_INSERT",
+    "EXECUTION_INSERT_SHARING",
     "KEY_SPAN",
     "LEASE_ACQUIRE",
     "LEASE_RELEASE",
@@ -37,6 +38,13 @@ EXECUTION_INSERT = (
     f"INSERT INTO executions ({_sql.EXECUTION_COLUMNS}, input_data, workflow, outputs, snapshot, "
     "lease_owner, fence, lease_expires) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The same, when the snapshot it refers to (the last ``?``) is stored.
+EXECUTION_INSERT_SHARING = (
+    f"INSERT INTO executions ({_sql.EXECUTION_COLUMNS}, input_data, workflow, outputs, snapshot, "
+    "lease_owner, fence, lease_expires) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    "WHERE EXISTS (SELECT 1 FROM snapshots WHERE key = ?)"
 )
 # A status change from one of the ``{allowed}`` statuses (one ``?`` each).
 TRANSITION = (

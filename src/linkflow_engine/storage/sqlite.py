@@ -45,6 +45,7 @@ from ._sqlite_schema import migrate
 from ._sqlite_statements import (
     EVENT_INSERT,
     EXECUTION_INSERT,
+    EXECUTION_INSERT_SHARING,
     LEASE_ACQUIRE,
     LEASE_RELEASE,
     LEASE_RENEW,
@@ -194,11 +195,17 @@ class SQLiteStorage:
                 expires_at=lease.now + lease.ttl,
             )
             holder = (granted.owner, granted.fence, granted.expires_at)
+        row = (*fields, None, outputs, key, *holder)
         try:
-            with self._write_lock() as db:
-                if key is not None:
+            # Usually the snapshot is stored already (every run of a workflow version shares
+            # it): then the execution is one statement, its own transaction, which checks that
+            # the snapshot is still there (a prune elsewhere may have just dropped it).
+            if key is None:
+                self._db.execute(EXECUTION_INSERT, row)
+            elif not self._db.execute(EXECUTION_INSERT_SHARING, (*row, key)).rowcount:
+                with self._write_lock() as db:
                     db.execute(SNAPSHOT_INSERT, (key, snapshot))
-                db.execute(EXECUTION_INSERT, (*fields, None, outputs, key, *holder))
+                    db.execute(EXECUTION_INSERT, row)
         except sqlite3.IntegrityError:
             raise StorageError(f"execution {execution.id!r} already exists") from None
         return granted
