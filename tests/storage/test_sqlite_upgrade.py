@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 from storage_records import T0, make_event, make_execution, make_log, make_node, make_workflow
@@ -16,6 +18,7 @@ from linkflow_engine.storage._sql import (
 )
 from linkflow_engine.storage._sqlite_rows import event_text
 from linkflow_engine.storage._sqlite_schema import MIGRATIONS
+from linkflow_engine.storage.base import ExecutionQuery
 from linkflow_engine.storage.sqlite import SQLiteStorage
 
 
@@ -118,3 +121,53 @@ async def test_a_version_5_database_keeps_every_record_and_lease_after_the_upgra
     assert events == {"ex-1": [1, 2, 5], "ex-2": [1, 5]}
     assert refused is None and recoverable == ["ex-2"]
     assert taken is not None and taken.fence == 8
+
+
+async def test_opening_waits_for_another_process_upgrading_the_file(tmp_path: Path) -> None:
+    """An older file is upgraded under the write lock; a process opening it meanwhile waits
+    for the lock (however short its busy_timeout: an upgrade of a large file takes a while),
+    then finds the file upgraded and opens it, instead of failing "database is locked"."""
+    path = tmp_path / "old.db"
+    old = _database_at_version(path, 5)
+    old.execute("PRAGMA journal_mode = WAL")  # as the storage left it
+    old.close()
+    upgrading = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    upgrading.execute("BEGIN IMMEDIATE")  # the write lock, as an upgrade in progress holds it
+
+    def finish_upgrade() -> None:
+        time.sleep(0.5)
+        upgrading.execute("COMMIT")
+
+    waiter = threading.Thread(target=finish_upgrade)
+    waiter.start()
+    storage = SQLiteStorage(path, busy_timeout=0.05)
+    try:
+        started = time.perf_counter()
+        await storage.open()
+        waited = time.perf_counter() - started
+        await storage.create_execution(make_execution())
+        assert (await storage.get_execution("ex-1")).id == "ex-1"
+    finally:
+        await storage.aclose()
+        waiter.join()
+        upgrading.close()
+    assert waited >= 0.4
+
+
+async def test_an_up_to_date_file_opens_while_another_process_writes(tmp_path: Path) -> None:
+    """Opening a file of the current schema only reads it: it does not wait for the write
+    lock another process holds."""
+    path = tmp_path / "db"
+    first = SQLiteStorage(path)
+    await first.open()
+    await first.aclose()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    storage = SQLiteStorage(path, busy_timeout=0.05)
+    try:
+        await storage.open()
+        assert await storage.list_executions(ExecutionQuery()) == ([], 0)
+    finally:
+        await storage.aclose()
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -13,11 +13,18 @@ thereby writes about one page (version 1 with a table and its key index: two and
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 from ._sql import check_schema_version
 
-__all__ = ["MIGRATIONS", "migrate"]
+__all__ = ["MIGRATIONS", "UPGRADE_WAIT", "migrate"]
+
+logger = logging.getLogger("linkflow_engine.storage")
+
+UPGRADE_WAIT = 600.0
+"""Seconds that opening a file of an older schema waits for the write lock (another process may
+be upgrading it)."""
 
 # What migration 6 rebuilds: an execution's metadata columns, a node run's fields and the
 # indexes of the executions table (the text of migration 1, where they were first created).
@@ -183,12 +190,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 def migrate(connection: sqlite3.Connection, where: str) -> None:
     """Bring the schema up to date in one transaction; refuse a newer one, changing nothing.
 
-    ``BEGIN IMMEDIATE`` takes the write lock first, so two processes opening a new file do not
-    both run the migrations.
+    An up-to-date file is only read: opening it never waits for another process's writes. An
+    older one is upgraded under ``BEGIN IMMEDIATE``, which takes the write lock first, so two
+    processes opening it do not both run the migrations; the second waits for the first (up to
+    :data:`UPGRADE_WAIT`, however short its ``busy_timeout``: an upgrade can take a while on a
+    large file) and then finds nothing left to do.
     """
-    connection.execute("BEGIN IMMEDIATE")
+    found = _version(connection)
+    check_schema_version(found, len(MIGRATIONS), where)
+    if found == len(MIGRATIONS):
+        return
+    if found > 0:
+        logger.info("%s has schema version %d: upgrading it to %d", where, found, len(MIGRATIONS))
+    (patience,) = connection.execute("PRAGMA busy_timeout").fetchone()
+    connection.execute(f"PRAGMA busy_timeout = {max(patience, int(UPGRADE_WAIT * 1000))}")
     try:
-        found = _version(connection)
+        connection.execute("BEGIN IMMEDIATE")
+    finally:
+        connection.execute(f"PRAGMA busy_timeout = {patience}")
+    try:
+        found = _version(connection)  # another process may have upgraded it meanwhile
         check_schema_version(found, len(MIGRATIONS), where)
         if found < len(MIGRATIONS):
             if found == 0:
