@@ -24,7 +24,7 @@ from ._sqlite_rows import (
     load,
     wire_event,
 )
-from ._sqlite_statements import KEY_SPAN
+from ._sqlite_statements import KEY_SPAN, keys_of
 from .base import StoredEvent
 
 __all__ = ["key_range", "read_events", "read_execution", "read_node_outputs"]
@@ -108,7 +108,7 @@ def read_node_outputs(
     rows = db.execute(
         f"SELECT e.id, {', '.join('n.' + c for c in _sql.NODE_DATA_COLUMNS.split(', '))} "
         "FROM executions e JOIN node_executions n "
-        "ON n.key >= e.num << 32 AND n.key < (e.num + 1) << 32 "
+        f"ON {keys_of('e.num', 'n.key')} "
         f"WHERE e.workflow_id = ? AND n.status = 'completed' AND n.node_id IN "
         f"({', '.join('?' * len(wanted))}) ORDER BY e.created_at DESC, n.key DESC",
         (workflow_id, *wanted),

@@ -16,6 +16,7 @@ __all__ = [
     "EVENT_INSERT",
     "EXECUTION_INSERT",
     "EXECUTION_INSERT_SHARING",
+    "KEY_BITS",
     "KEY_SPAN",
     "LEASE_ACQUIRE",
     "LEASE_RELEASE",
@@ -26,10 +27,18 @@ __all__ = [
     "RECOVERABLE",
     "SNAPSHOT_INSERT",
     "TRANSITION",
+    "keys_of",
 ]
 
-KEY_SPAN = 1 << 32
+KEY_BITS = 32
+KEY_SPAN = 1 << KEY_BITS
 """The keys of one execution's rows: ``num * KEY_SPAN`` up to (not including) the next one's."""
+
+
+def keys_of(num: str, key: str = "key") -> str:
+    """SQL: ``key`` is one of the keys of the execution numbered ``num`` (both SQL terms)."""
+    return f"{key} >= {num} << {KEY_BITS} AND {key} < ({num} + 1) << {KEY_BITS}"
+
 
 # Executions refer to their workflow snapshot by key (see migration 5).
 SNAPSHOT_INSERT = "INSERT INTO snapshots VALUES (?, ?) ON CONFLICT DO NOTHING"
@@ -59,7 +68,7 @@ TRANSITION = (
 # the row's ``events`` as a line. With a stale fence, or no such execution, nothing is written.
 _NODE_PUT = f"""
 INSERT INTO node_executions (key, {_sql.NODE_DATA_COLUMNS}, events)
-SELECT (num << 32) + ?3, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?16
+SELECT (num << {KEY_BITS}) + ?3, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?16
 FROM executions WHERE id = ?15 {{fence}}
 ON CONFLICT (key) DO UPDATE SET
   node_id = excluded.node_id, node_name = excluded.node_name, status = excluded.status,
@@ -74,16 +83,16 @@ ON CONFLICT (key) DO UPDATE SET
 NODE_PUT_UNFENCED = _NODE_PUT.format(fence="")
 NODE_PUT_FENCED = _NODE_PUT.format(fence="AND fence = ?17")
 # A log line (``?1`` the execution's id, then the fields of _sql.log_params), after the last.
-LOG_INSERT = """
+LOG_INSERT = f"""
 INSERT INTO logs (key, timestamp, level, message, node_id, data)
-SELECT COALESCE((SELECT key FROM logs WHERE key >= num << 32 AND key < (num + 1) << 32
-  ORDER BY key DESC LIMIT 1), num << 32) + 1, ?2, ?3, ?4, ?5, ?6
+SELECT COALESCE((SELECT key FROM logs WHERE {keys_of("num")}
+  ORDER BY key DESC LIMIT 1), num << {KEY_BITS}) + 1, ?2, ?3, ?4, ?5, ?6
 FROM executions WHERE id = ?1
 """
 # A batch of events: ``?1`` the execution's id, ``?2``/``?3`` its first and last sequence.
-EVENT_INSERT = """
+EVENT_INSERT = f"""
 INSERT OR REPLACE INTO events (key, last_sequence, data)
-SELECT (num << 32) + ?2, ?3, ?4 FROM executions WHERE id = ?1
+SELECT (num << {KEY_BITS}) + ?2, ?3, ?4 FROM executions WHERE id = ?1
 """
 
 # A released lease keeps the fence (owner NULL), so the next owner's fence still grows.

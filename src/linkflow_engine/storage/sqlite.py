@@ -54,6 +54,7 @@ from ._sqlite_statements import (
     NODE_PUT_UNFENCED,
     RECOVERABLE,
     SNAPSHOT_INSERT,
+    keys_of,
 )
 from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
 
@@ -407,7 +408,7 @@ class SQLiteStorage:
             for table in ("node_executions", "logs", "events"):  # each a range of keys
                 db.execute(
                     f"DELETE FROM {table} WHERE key IN (SELECT t.key FROM pruned p "
-                    f"JOIN {table} t ON t.key >= p.num << 32 AND t.key < (p.num + 1) << 32)"
+                    f"JOIN {table} t ON {keys_of('p.num', 't.key')})"
                 )
             deleted: int = db.execute(
                 "DELETE FROM executions WHERE num IN (SELECT num FROM pruned)"
