@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import anyio
@@ -25,6 +25,7 @@ __all__ = [
     "EVENT_TYPES",
     "Event",
     "EventBroker",
+    "EventRecord",
     "ExecutionCancelled",
     "ExecutionCompleted",
     "ExecutionFailed",
@@ -38,6 +39,7 @@ __all__ = [
     "NodeSkipped",
     "NodeStarted",
     "Subscription",
+    "wire_form",
 ]
 
 logger = logging.getLogger("linkflow_engine.events")
@@ -57,14 +59,33 @@ class Event:
     payload: dict[str, Any] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "executionId": self.execution_id,
-            "workflowId": self.workflow_id,
-            "sequence": self.sequence,
-            "timestamp": format_timestamp(self.timestamp),
-            "payload": self.payload,
-        }
+        return wire_form(self.record(), self.execution_id, self.workflow_id)
+
+    def record(self) -> EventRecord:
+        """The event as storage keeps it."""
+        return (self.type, self.sequence, self.timestamp, self.payload)
+
+
+EventRecord = tuple[str, int, float, dict[str, Any]]
+"""An event as storage keeps it: ``(type, sequence, timestamp, payload)``. The ids of its
+execution and workflow are the execution's own, so they are not repeated; a run keeps its events
+for storage in this form and builds :class:`Event` objects only for those who listen."""
+
+
+def wire_form(
+    record: EventRecord | Sequence[Any], execution_id: str, workflow_id: str | None
+) -> dict[str, Any]:
+    """The wire form of a kept event: ``{type, executionId, workflowId, sequence, timestamp,
+    payload}``, the same as its :meth:`Event.to_dict`."""
+    kind, sequence, timestamp, payload = record
+    return {
+        "type": kind,
+        "executionId": execution_id,
+        "workflowId": workflow_id,
+        "sequence": sequence,
+        "timestamp": format_timestamp(timestamp),
+        "payload": payload,
+    }
 
 
 class ExecutionStarted(Event):

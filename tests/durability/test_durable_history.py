@@ -33,6 +33,27 @@ async def test_execution_is_stored_with_node_data_logs_and_events(
     assert summary.node_executions[1].output is None
 
 
+async def test_replayed_events_are_the_ones_subscribers_heard(
+    make_storage: StorageFactory,
+) -> None:
+    """A late subscriber's replay from storage is, field for field, what a live one heard,
+    whether or not someone listened while the run wrote them."""
+    async with Engine(make_storage()) as engine:
+        heard: list[dict[str, object]] = []
+        with engine.subscribe(lambda event: heard.append(event.to_dict()), inline=True):
+            listened = await engine.execute(chain("noop", "noop"), {"x": 1})
+        unheard = await engine.execute(chain("noop", "noop"), {"x": 2})
+        replayed = [e.data for e in await engine.storage.list_events(listened.id)]
+        replayed_unheard = [e.data for e in await engine.storage.list_events(unheard.id)]
+    if not engine.storage.durable:
+        return
+    assert replayed == heard
+    assert [e["type"] for e in replayed_unheard] == [e["type"] for e in heard]
+    completed = [e for e in replayed_unheard if e["type"] == "execution.node.completed"]
+    assert completed[-1]["payload"]["output"]["x"] == 2
+    assert {e["executionId"] for e in replayed_unheard} == {unheard.id}
+
+
 async def test_list_filters_paginates_and_counts(make_storage: StorageFactory) -> None:
     """list_executions filters by workflow, status and mode, newest first, with a total."""
     async with Engine(make_storage()) as engine:

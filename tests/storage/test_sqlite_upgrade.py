@@ -44,7 +44,7 @@ async def test_events_stored_in_wire_form_by_version_3_are_still_listed(tmp_path
     storage = SQLiteStorage(path)
     await storage.open()
     try:
-        await storage.append_events("ex-1", [make_event(3)])
+        await storage.append_events("ex-1", [make_event(3).record()])
         listed = await storage.list_events("ex-1")
     finally:
         await storage.aclose()
@@ -86,7 +86,7 @@ async def test_a_version_5_database_keeps_every_record_and_lease_after_the_upgra
         old.execute(EXECUTION_INSERT, execution_params(execution))
         for run in runs:
             *fields, _ = node_params(execution_id, run, None)
-            text = event_text([make_event(run.sequence + 1, execution_id)])
+            text = event_text([make_event(run.sequence + 1, execution_id).record()])
             old.execute(
                 f"INSERT INTO node_executions VALUES (?, {', '.join('?' * 15)})",
                 (execution_id, *fields, text),
@@ -98,7 +98,7 @@ async def test_a_version_5_database_keeps_every_record_and_lease_after_the_upgra
         )
         old.execute(
             "INSERT INTO events VALUES (?, 5, 5, ?)",
-            (execution_id, event_text([make_event(5, execution_id)])),
+            (execution_id, event_text([make_event(5, execution_id).record()])),
         )
     old.execute("INSERT INTO leases VALUES ('ex-1', 'a', 7, ?)", (T0 + 100,))
     old.close()

@@ -208,8 +208,8 @@ async def test_events_are_listed_after_a_sequence(storage: Storage) -> None:
     """list_events returns the events after the given sequence, in order, in wire form."""
     await storage.create_execution(make_execution())
     events = [make_event(n) for n in (1, 2, 3)]
-    await storage.append_events("ex-1", events[:2])
-    await storage.append_events("ex-1", events[2:])
+    await storage.append_events("ex-1", [e.record() for e in events[:2]])
+    await storage.append_events("ex-1", [events[2].record()])
     later = await storage.list_events("ex-1", after_sequence=1)
     assert [(e.execution_id, e.sequence, e.data) for e in later] == [
         ("ex-1", 2, events[1].to_dict()),

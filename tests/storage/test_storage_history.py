@@ -96,7 +96,7 @@ async def _seed_prune(storage: Storage) -> None:
         await storage.create_execution(execution)
         await storage.save_node_execution(execution.id, make_node())
         await storage.append_logs(execution.id, [make_log()])
-        await storage.append_events(execution.id, [make_event(1, execution.id)])
+        await storage.append_events(execution.id, [make_event(1, execution.id).record()])
     await storage.create_execution(make_finished("w2-0", COMPLETED, T0, workflow_id="wf-2"))
 
 

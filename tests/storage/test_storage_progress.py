@@ -6,7 +6,7 @@ import pytest
 from storage_records import T0, make_event, make_execution, make_log, make_node
 
 from linkflow_engine import ExecutionNotFoundError, StorageError
-from linkflow_engine.events import Event
+from linkflow_engine.events import EventRecord
 from linkflow_engine.runtime._records import ExecutionStatus, NodeStatus
 from linkflow_engine.storage.base import LeaseTerms, Storage
 
@@ -15,8 +15,8 @@ COMPLETED = ExecutionStatus.COMPLETED
 CANCELLED = ExecutionStatus.CANCELLED
 
 
-def events(*sequences: int) -> list[Event]:
-    return [make_event(n) for n in sequences]
+def events(*sequences: int) -> list[EventRecord]:
+    return [make_event(n).record() for n in sequences]
 
 
 async def test_progress_writes_keep_every_event_in_order(storage: Storage) -> None:
@@ -31,7 +31,7 @@ async def test_progress_writes_keep_every_event_in_order(storage: Storage) -> No
     await storage.save_progress("ex-1", nodes=[make_node(3)])
     await storage.save_progress("ex-1", logs=[make_log()], events=events(7))
     listed = await storage.list_events("ex-1")
-    assert [e.data for e in listed] == [e.to_dict() for e in events(1, 2, 3, 4, 5, 6, 7)]
+    assert [e.data for e in listed] == [make_event(n).to_dict() for n in range(1, 8)]
     assert [e.sequence for e in await storage.list_events("ex-1", after_sequence=3)] == [4, 5, 6, 7]
     assert await storage.list_events("ex-1", after_sequence=7) == []
     read = await storage.get_execution("ex-1", include_data=True)

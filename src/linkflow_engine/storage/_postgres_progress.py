@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from .._exceptions import ExecutionNotFoundError
-from ..events import Event
+from ..events import EventRecord
 from ..runtime._records import ExecutionError, ExecutionStatus, LogEntry, NodeExecution
 from . import _sql
 from ._postgres_statements import (
@@ -77,7 +77,7 @@ def progress_writes(
     execution_id: str,
     nodes: Sequence[NodeExecution],
     logs: Sequence[LogEntry],
-    events: Sequence[Event],
+    events: Sequence[EventRecord],
     fence: int | None,
 ) -> Writes:
     """The statements of a save_progress call with their rows (fenced when ``fence`` is set)."""

@@ -83,11 +83,16 @@ async def read_events(
 ) -> list[StoredEvent]:
     """The events of an execution after ``after_sequence``, in order."""
     cursor = await connection.execute(
-        "SELECT sequence, data FROM events WHERE execution_id = %s AND sequence > %s "
-        "ORDER BY sequence",
+        "SELECT v.sequence, v.data, x.workflow_id FROM events v "
+        "JOIN executions x ON x.id = v.execution_id "
+        "WHERE v.execution_id = %s AND v.sequence > %s ORDER BY v.sequence",
         (execution_id, after_sequence),
     )
     return [
-        StoredEvent(execution_id=execution_id, sequence=sequence, data=data)
-        for sequence, data in await cursor.fetchall()
+        StoredEvent(
+            execution_id=execution_id,
+            sequence=sequence,
+            data=_sql.wire_event(data, execution_id, workflow_id),
+        )
+        for sequence, data, workflow_id in await cursor.fetchall()
     ]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .._exceptions import LeaseLostError, StorageError
+from ..events import wire_form
 from ..graph import Workflow
 from ..runtime._records import (
     Execution,
@@ -32,7 +33,7 @@ from ..runtime._records import (
 )
 
 if TYPE_CHECKING:
-    from ..events import Event
+    from ..events import EventRecord
     from .base import ExecutionQuery
 
 Row = Sequence[Any]
@@ -199,9 +200,17 @@ def node_params(execution_id: str, node: NodeExecution, fence: int | None) -> tu
     return params if fence is None else (*params, execution_id, fence)
 
 
-def event_params(execution_id: str, events: Iterable[Event]) -> list[tuple[Any, ...]]:
-    """Rows of the events table."""
-    return [(execution_id, event.sequence, dump(event.to_dict())) for event in events]
+def event_params(execution_id: str, events: Iterable[EventRecord]) -> list[tuple[Any, ...]]:
+    """Rows of the events table: each event's record (its wire form is made when read)."""
+    return [(execution_id, record[1], dump(record)) for record in events]
+
+
+def wire_event(item: Any, execution_id: str, workflow_id: str | None) -> dict[str, Any]:
+    """A stored event in its wire form: stored as its record, or (as databases of 0.1.0.dev0
+    kept it) as the wire form itself."""
+    if isinstance(item, dict):
+        return item
+    return wire_form(item, execution_id, workflow_id)
 
 
 def log_params(execution_id: str, entries: Iterable[LogEntry]) -> list[tuple[Any, ...]]:

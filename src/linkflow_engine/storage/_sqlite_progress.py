@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._exceptions import ExecutionNotFoundError, LeaseLostError
-from ..events import Event
+from ..events import EventRecord
 from ..runtime._records import ExecutionError, ExecutionStatus, LogEntry, NodeExecution
 from . import _sql
 from ._sqlite_checkpoint import Checkpointer
@@ -93,7 +93,7 @@ def write_progress(
     execution_id: str,
     nodes: Sequence[NodeExecution],
     logs: Sequence[LogEntry],
-    events: Sequence[Event],
+    events: Sequence[EventRecord],
     fence: int | None,
 ) -> None:
     """save_progress's statements, inside the caller's transaction. The events ride in the

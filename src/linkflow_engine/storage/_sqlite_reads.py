@@ -22,7 +22,6 @@ from ._sqlite_rows import (
     decoded,
     execution_of,
     load,
-    wire_event,
 )
 from ._sqlite_statements import KEY_SPAN, keys_of
 from .base import StoredEvent
@@ -86,7 +85,7 @@ def read_events(
         (low, high, after_sequence, low, high),
     ).fetchall()
     found = [
-        wire_event(item, execution_id, workflow_id)
+        _sql.wire_event(item, execution_id, workflow_id)
         for (text,) in rows
         for batch in text.split("\n")
         for item in json.loads(batch)

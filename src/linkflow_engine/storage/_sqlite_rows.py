@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..events import Event
-from ..runtime._records import Execution, NodeExecution, format_timestamp
+from ..events import EventRecord
+from ..runtime._records import Execution, NodeExecution
 from . import _sql
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
     "load",
     "node_row",
     "snapshot_key",
-    "wire_event",
 ]
 
 # Indexes of the JSON columns in the rows of each kind of query.
@@ -83,28 +82,12 @@ def node_row(execution_id: str, node: NodeExecution, events: str | None) -> tupl
     )
 
 
-def event_batch(execution_id: str, events: Sequence[Event], text: str) -> tuple[Any, ...]:
-    sequences = [event.sequence for event in events]
+def event_batch(execution_id: str, events: Sequence[EventRecord], text: str) -> tuple[Any, ...]:
+    sequences = [record[1] for record in events]
     return (execution_id, min(sequences), max(sequences), text)
 
 
-def event_text(events: Sequence[Event]) -> str:
-    """A batch of events as stored: ``[type, sequence, timestamp, payload]`` each. What every
-    event of an execution shares (its ids) is left out and the timestamp stays a number, which
-    halves what a node's progress write stores and skips building the wire form."""
-    return _sql.dump([(e.type, e.sequence, e.timestamp, e.payload) for e in events])
-
-
-def wire_event(item: Any, execution_id: str, workflow_id: str | None) -> dict[str, Any]:
-    """A stored event in its wire form (databases of 0.1.0.dev0 kept the wire form itself)."""
-    if isinstance(item, dict):
-        return item
-    kind, sequence, timestamp, payload = item
-    return {
-        "type": kind,
-        "executionId": execution_id,
-        "workflowId": workflow_id,
-        "sequence": sequence,
-        "timestamp": format_timestamp(timestamp),
-        "payload": payload,
-    }
+def event_text(events: Sequence[EventRecord]) -> str:
+    """A batch of events as stored: their records, ``[type, sequence, timestamp, payload]``
+    each (what every event of an execution shares, its ids, is left out)."""
+    return _sql.dump(list(events))

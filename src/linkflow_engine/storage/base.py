@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 if TYPE_CHECKING:
-    from ..events import Event
+    from ..events import EventRecord
     from ..graph import Workflow
     from ..runtime._records import (
         Execution,
@@ -71,7 +71,7 @@ class LeaseTerms:
 
 @attrs.frozen(kw_only=True)
 class StoredEvent:
-    """An event as storage keeps it for replay: its wire dictionary and its sequence."""
+    """A kept event as read back for replay: its wire dictionary and its sequence."""
 
     execution_id: str
     sequence: int
@@ -174,7 +174,7 @@ class Storage(Protocol):
         outputs: dict[str, Any] | None = None,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[Event] = (),
+        events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
     ) -> bool:
@@ -206,7 +206,7 @@ class Storage(Protocol):
         *,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[Event] = (),
+        events: Sequence[EventRecord] = (),
         fence: int | None = None,
     ) -> None:
         """One atomic write of an execution's progress: upsert ``nodes`` (by sequence),
@@ -221,8 +221,10 @@ class Storage(Protocol):
         """Append log entries (kept in order of appending)."""
         ...
 
-    async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
-        """Keep events for replay to late subscribers (read back in their wire form)."""
+    async def append_events(self, execution_id: str, events: Sequence[EventRecord]) -> None:
+        """Keep events for replay to late subscribers: each an :data:`EventRecord`, read back
+        in its wire form (:func:`linkflow_engine.events.wire_form`, with the execution's own
+        workflow id)."""
         ...
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:

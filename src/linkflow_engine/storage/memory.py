@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from .._exceptions import ExecutionNotFoundError, LeaseLostError, StorageError
-from ..events import Event
+from ..events import EventRecord, wire_form
 from ..graph import Workflow
 from ..runtime._records import (
     Execution,
@@ -167,7 +167,7 @@ class MemoryStorage:
         outputs: dict[str, Any] | None = None,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[Event] = (),
+        events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
     ) -> bool:
@@ -208,7 +208,7 @@ class MemoryStorage:
         *,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[Event] = (),
+        events: Sequence[EventRecord] = (),
         fence: int | None = None,
     ) -> None:
         self._get(execution_id)
@@ -225,11 +225,17 @@ class MemoryStorage:
         self._check_fence(execution_id, fence)
         stored.logs.extend(entries)
 
-    async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
+    async def append_events(self, execution_id: str, events: Sequence[EventRecord]) -> None:
+        stored = self._executions.get(execution_id)
+        workflow_id = None if stored is None else stored.workflow_id
         kept = self._events.setdefault(execution_id, [])
         kept.extend(
-            StoredEvent(execution_id=execution_id, sequence=e.sequence, data=e.to_dict())
-            for e in events
+            StoredEvent(
+                execution_id=execution_id,
+                sequence=record[1],
+                data=wire_form(record, execution_id, workflow_id),
+            )
+            for record in events
         )
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:

@@ -22,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from .._exceptions import ExecutionNotFoundError, StorageError
-from ..events import Event
+from ..events import EventRecord
 from ..graph import Workflow
 from ..runtime._records import (
     Execution,
@@ -275,7 +275,7 @@ class PostgresStorage:
         outputs: dict[str, Any] | None = None,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[Event] = (),
+        events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
     ) -> bool:
@@ -334,7 +334,7 @@ class PostgresStorage:
         *,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[Event] = (),
+        events: Sequence[EventRecord] = (),
         fence: int | None = None,
     ) -> None:
         writes = progress_writes(execution_id, nodes, logs, events, fence)
@@ -347,7 +347,7 @@ class PostgresStorage:
         async with self.pool.connection() as connection:
             await write_logs(connection, execution_id, entries, fence)
 
-    async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
+    async def append_events(self, execution_id: str, events: Sequence[EventRecord]) -> None:
         async with self.pool.connection() as connection, connection.cursor() as cursor:
             await cursor.executemany(EVENT_UPSERT, _sql.event_params(execution_id, events))
 

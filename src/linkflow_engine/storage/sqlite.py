@@ -20,7 +20,7 @@ from typing import Any, Literal
 import attrs
 
 from .._exceptions import ExecutionNotFoundError, StorageError
-from ..events import Event
+from ..events import EventRecord
 from ..graph import Workflow
 from ..runtime._records import (
     Execution,
@@ -256,7 +256,7 @@ class SQLiteStorage:
         outputs: dict[str, Any] | None = None,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[Event] = (),
+        events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
     ) -> bool:
@@ -308,7 +308,7 @@ class SQLiteStorage:
         *,
         nodes: Sequence[NodeExecution] = (),
         logs: Sequence[LogEntry] = (),
-        events: Sequence[Event] = (),
+        events: Sequence[EventRecord] = (),
         fence: int | None = None,
     ) -> None:
         # One transaction (one commit) for the whole step: the per-node cost of durability.
@@ -332,7 +332,7 @@ class SQLiteStorage:
                 check_fence(db, execution_id, fence)
             db.executemany(LOG_INSERT, _sql.log_params(execution_id, entries))
 
-    async def append_events(self, execution_id: str, events: Sequence[Event]) -> None:
+    async def append_events(self, execution_id: str, events: Sequence[EventRecord]) -> None:
         if events:
             self._db.execute(EVENT_INSERT, event_batch(execution_id, events, event_text(events)))
 
