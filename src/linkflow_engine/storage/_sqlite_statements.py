@@ -66,9 +66,11 @@ TRANSITION = (
 # The write of a node run (``?1``-``?14`` its fields, ``?15`` the execution's id, ``?16`` the
 # events of the write, ``?17`` the fence): each write's events are one JSON array, appended to
 # the row's ``events`` as a line. With a stale fence, or no such execution, nothing is written.
+# The error, iteration, source execution and events come as '' or -1 for NULL (see node_row).
 _NODE_PUT = f"""
 INSERT INTO node_executions (key, {_sql.NODE_DATA_COLUMNS}, events)
-SELECT (num << {KEY_BITS}) + ?3, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?16
+SELECT (num << {KEY_BITS}) + ?3, ?1, ?2, ?3, ?4, ?5, ?6, NULLIF(?7, ''), ?8, NULLIF(?9, -1),
+  ?10, ?11, NULLIF(?12, ''), ?13, ?14, NULLIF(?16, '')
 FROM executions WHERE id = ?15 {{fence}}
 ON CONFLICT (key) DO UPDATE SET
   node_id = excluded.node_id, node_name = excluded.node_name, status = excluded.status,
