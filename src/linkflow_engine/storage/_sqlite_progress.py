@@ -26,7 +26,14 @@ from ._sqlite_statements import (
     TRANSITION,
 )
 
-__all__ = ["WriteTransaction", "check_fence", "transition", "write_progress", "written_nothing"]
+__all__ = [
+    "WriteTransaction",
+    "check_fence",
+    "transition",
+    "write_node",
+    "write_progress",
+    "written_nothing",
+]
 
 
 class WriteTransaction:
@@ -89,36 +96,50 @@ def transition(
 
 
 def write_progress(
-    db: sqlite3.Connection,
+    writer: sqlite3.Cursor,
     execution_id: str,
     nodes: Sequence[NodeExecution],
     logs: Sequence[LogEntry],
     events: Sequence[EventRecord],
     fence: int | None,
 ) -> None:
-    """save_progress's statements, inside the caller's transaction. The events ride in the
-    first node's row, so the usual step (one node settled) writes one row of one b-tree: a
-    separate events row cost a second b-tree page per commit (measured: 27 -> 19 µs per
-    write). The fence is checked by that same statement, in the execution's row it reads for
-    the row's key."""
-    batch = event_text(events) if events else None
+    """save_progress's statements, inside the caller's transaction, on the storage's
+    ``writer`` cursor (see :func:`write_node`). The events ride in the first node's row."""
     if nodes:
-        first, *others = nodes
-        if fence is None:
-            written = db.execute(NODE_PUT_UNFENCED, node_row(execution_id, first, batch))
-        else:
-            written = db.execute(NODE_PUT_FENCED, (*node_row(execution_id, first, batch), fence))
-        if not written.rowcount:
-            raise written_nothing(db, execution_id)
-        for node in others:
-            db.execute(NODE_PUT_UNFENCED, node_row(execution_id, node, None))
+        write_node(writer, execution_id, nodes[0], events, fence)
+        for node in nodes[1:]:
+            writer.execute(NODE_PUT_UNFENCED, node_row(execution_id, node, None))
     else:
         if fence is not None:
-            check_fence(db, execution_id, fence)
-        if batch is not None:
-            db.execute(EVENT_INSERT, event_batch(execution_id, events, batch))
+            check_fence(writer.connection, execution_id, fence)
+        if events:
+            writer.execute(EVENT_INSERT, event_batch(execution_id, events, event_text(events)))
     if logs:
-        db.executemany(LOG_INSERT, _sql.log_params(execution_id, logs))
+        writer.executemany(LOG_INSERT, _sql.log_params(execution_id, logs))
+
+
+def write_node(
+    writer: sqlite3.Cursor,
+    execution_id: str,
+    node: NodeExecution,
+    events: Sequence[EventRecord],
+    fence: int | None,
+) -> None:
+    """Write a node run with ``events`` in its row: the usual step (one node settled) then
+    writes one row of one b-tree (a separate events row cost a second b-tree page per commit;
+    measured: 27 -> 19 µs per write). The fence is checked by that same statement, in the
+    execution's row it reads for the row's key.
+
+    ``writer`` is a cursor the storage keeps for statements that return no rows:
+    ``Connection.execute`` makes a cursor per call. (A kept cursor must never hold a
+    half-read SELECT, whose open read transaction would outlive the call.)"""
+    row = node_row(execution_id, node, event_text(events) if events else None)
+    if fence is None:
+        written = writer.execute(NODE_PUT_UNFENCED, row)
+    else:
+        written = writer.execute(NODE_PUT_FENCED, (*row, fence))
+    if not written.rowcount:
+        raise written_nothing(writer.connection, execution_id)
 
 
 def check_fence(db: sqlite3.Connection, execution_id: str, fence: int) -> None:

@@ -36,11 +36,11 @@ from ._sqlite_progress import (
     WriteTransaction,
     check_fence,
     transition,
+    write_node,
     write_progress,
-    written_nothing,
 )
 from ._sqlite_reads import read_events, read_execution, read_node_outputs
-from ._sqlite_rows import event_batch, event_text, execution_of, node_row, snapshot_key
+from ._sqlite_rows import event_batch, event_text, execution_of, snapshot_key
 from ._sqlite_schema import migrate
 from ._sqlite_statements import (
     EVENT_INSERT,
@@ -50,8 +50,6 @@ from ._sqlite_statements import (
     LEASE_RELEASE,
     LEASE_RENEW,
     LOG_INSERT,
-    NODE_PUT_FENCED,
-    NODE_PUT_UNFENCED,
     RECOVERABLE,
     SNAPSHOT_INSERT,
     keys_of,
@@ -86,6 +84,7 @@ class SQLiteStorage:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._connection: sqlite3.Connection | None = None
+        self._writer: sqlite3.Cursor | None = None
         self._checkpointer: Checkpointer | None = None
 
     def __repr__(self) -> str:
@@ -104,6 +103,7 @@ class SQLiteStorage:
             connection.close()
             raise
         self._connection = connection
+        self._writer = connection.cursor()
         self._checkpointer = Checkpointer(self.path, busy_timeout=self.busy_timeout)
         self._checkpointer.start(connection)
 
@@ -111,7 +111,7 @@ class SQLiteStorage:
         checkpointer, self._checkpointer = self._checkpointer, None
         if checkpointer is not None:
             checkpointer.stop()
-        connection, self._connection = self._connection, None
+        connection, self._connection, self._writer = self._connection, None, None
         if connection is not None:
             connection.close()
 
@@ -120,6 +120,13 @@ class SQLiteStorage:
         if self._connection is None:
             raise StorageError(f"{self!r} is not open (call await storage.open())")
         return self._connection
+
+    @property
+    def _cursor(self) -> sqlite3.Cursor:
+        """The cursor for writes that return no rows (see :func:`write_node`)."""
+        if self._writer is None:
+            raise StorageError(f"{self!r} is not open (call await storage.open())")
+        return self._writer
 
     def _write_lock(self) -> WriteTransaction:
         """A transaction holding the database's write lock from its first statement."""
@@ -202,8 +209,8 @@ class SQLiteStorage:
             # it): then the execution is one statement, its own transaction, which checks that
             # the snapshot is still there (a prune elsewhere may have just dropped it).
             if key is None:
-                self._db.execute(EXECUTION_INSERT, row)
-            elif not self._db.execute(EXECUTION_INSERT_SHARING, (*row, key)).rowcount:
+                self._cursor.execute(EXECUTION_INSERT, row)
+            elif not self._cursor.execute(EXECUTION_INSERT_SHARING, (*row, key)).rowcount:
                 with self._write_lock() as db:
                     db.execute(SNAPSHOT_INSERT, (key, snapshot))
                     db.execute(EXECUTION_INSERT, row)
@@ -265,7 +272,7 @@ class SQLiteStorage:
                 db, execution_id, expected, status, None, finished_at, cancelled_at, error, outputs
             )
             if changed:
-                write_progress(db, execution_id, nodes, logs, events, fence)
+                write_progress(self._cursor, execution_id, nodes, logs, events, fence)
                 if lease is not None:
                     db.execute(LEASE_RELEASE, (execution_id, lease.owner, lease.fence))
         if not changed:
@@ -294,13 +301,7 @@ class SQLiteStorage:
     async def save_node_execution(
         self, execution_id: str, node: NodeExecution, *, fence: int | None = None
     ) -> None:
-        row = node_row(execution_id, node, None)
-        if fence is None:
-            written = self._db.execute(NODE_PUT_UNFENCED, row)
-        else:
-            written = self._db.execute(NODE_PUT_FENCED, (*row, fence))
-        if not written.rowcount:
-            raise written_nothing(self._db, execution_id)
+        write_node(self._cursor, execution_id, node, (), fence)
 
     async def save_progress(
         self,
@@ -316,12 +317,12 @@ class SQLiteStorage:
             # The usual step, one node settled, is one statement: in autocommit mode it is its
             # own transaction, taking the write lock up front as BEGIN IMMEDIATE would, and
             # skipping BEGIN and COMMIT saves a third of the write (measured: 27 -> 19 µs).
-            write_progress(self._db, execution_id, nodes, logs, events, fence)
+            write_node(self._cursor, execution_id, nodes[0], events, fence)
             if self._checkpointer is not None:
                 self._checkpointer.committed()
             return
-        with self._write_lock() as db:
-            write_progress(db, execution_id, nodes, logs, events, fence)
+        with self._write_lock():
+            write_progress(self._cursor, execution_id, nodes, logs, events, fence)
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
