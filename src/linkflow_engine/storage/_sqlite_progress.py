@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ExecutionNotFoundError, LeaseLostError
 from ..events import EventRecord
@@ -20,15 +20,20 @@ from ._sqlite_checkpoint import Checkpointer
 from ._sqlite_rows import event_batch, event_text, node_row
 from ._sqlite_statements import (
     EVENT_INSERT,
+    FINISH,
     LOG_INSERT,
     NODE_PUT_FENCED,
     NODE_PUT_UNFENCED,
     TRANSITION,
 )
 
+if TYPE_CHECKING:
+    from .base import Lease
+
 __all__ = [
     "WriteTransaction",
     "check_fence",
+    "finish",
     "transition",
     "write_node",
     "write_progress",
@@ -93,6 +98,41 @@ def transition(
          _sql.dump_optional(outputs), execution_id, *(s.value for s in expected)),
     ).rowcount  # fmt: skip
     return changed == 1
+
+
+def finish(
+    db: sqlite3.Connection,
+    execution_id: str,
+    expected: Sequence[ExecutionStatus],
+    status: ExecutionStatus,
+    finished_at: float,
+    cancelled_at: float | None,
+    error: ExecutionError | None,
+    outputs: dict[str, Any] | None,
+    fence: int | None,
+    lease: Lease | None,
+) -> bool:
+    """Set the final status of an execution that is in one of the ``expected`` statuses, and
+    release ``lease``, in one statement that also checks ``fence`` (raising when another owner
+    holds the lease). False when the status was not one of ``expected``."""
+    if not expected:
+        return False
+    sql = FINISH.format(
+        allowed=", ".join("?" * len(expected)), fence="" if fence is None else " AND fence = ?"
+    )
+    owner, lease_fence = (None, None) if lease is None else (lease.owner, lease.fence)
+    values = (
+        status.value, finished_at, cancelled_at,
+        None if error is None else _sql.dump(error.to_dict()), _sql.dump_optional(outputs),
+        execution_id, owner, lease_fence, *(s.value for s in expected),
+    )  # fmt: skip
+    if db.execute(sql, values if fence is None else (*values, fence)).rowcount:
+        return True
+    if fence is not None:  # not finished: no such execution, another status, or a stale fence
+        row = db.execute("SELECT status FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        if row is not None and row[0] in {s.value for s in expected}:
+            raise _sql.lost_lease(execution_id)
+    return False
 
 
 def write_progress(

@@ -16,6 +16,7 @@ __all__ = [
     "EVENT_INSERT",
     "EXECUTION_INSERT",
     "EXECUTION_INSERT_SHARING",
+    "FINISH",
     "KEY_BITS",
     "KEY_SPAN",
     "LEASE_ACQUIRE",
@@ -62,6 +63,18 @@ TRANSITION = (
     "error = COALESCE(?, error), outputs = COALESCE(?, outputs) "
     "WHERE id = ? AND status IN ({allowed})"
 )
+
+# The end of an execution in one of the ``{allowed}`` statuses (the ``?`` after ``?8``), under
+# the writer's fence when ``{fence}`` is `` AND fence = ?``: ``?1``-``?5`` the final status,
+# finish time, cancel time, error and outputs, ``?6`` its id. The lease of owner ``?7`` with
+# fence ``?8`` (NULL for none) is released in the same row write; SET reads the row as it was.
+FINISH = """
+UPDATE executions SET status = ?1, finished_at = ?2, cancelled_at = COALESCE(?3, cancelled_at),
+  error = COALESCE(?4, error), outputs = COALESCE(?5, outputs),
+  lease_owner = CASE WHEN lease_owner = ?7 AND fence = ?8 THEN NULL ELSE lease_owner END,
+  lease_expires = CASE WHEN lease_owner = ?7 AND fence = ?8 THEN 0 ELSE lease_expires END
+WHERE id = ?6 AND status IN ({allowed}){fence}
+"""
 
 # The write of a node run (``?1``-``?14`` its fields, ``?15`` the execution's id, ``?16`` the
 # events of the write, ``?17`` the fence): each write's events are one JSON array, appended to

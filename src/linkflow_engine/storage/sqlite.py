@@ -35,6 +35,7 @@ from ._sqlite_checkpoint import Checkpointer
 from ._sqlite_progress import (
     WriteTransaction,
     check_fence,
+    finish,
     transition,
     write_node,
     write_progress,
@@ -268,13 +269,12 @@ class SQLiteStorage:
         lease: Lease | None = None,
     ) -> bool:
         with self._write_lock() as db:
-            changed = transition(
-                db, execution_id, expected, status, None, finished_at, cancelled_at, error, outputs
-            )
-            if changed:
-                write_progress(self._cursor, execution_id, nodes, logs, events, fence)
-                if lease is not None:
-                    db.execute(LEASE_RELEASE, (execution_id, lease.owner, lease.fence))
+            changed = finish(
+                db, execution_id, expected, status, finished_at, cancelled_at, error, outputs,
+                fence, lease,
+            )  # fmt: skip
+            if changed:  # under the fence the finish checked, with the write lock held since
+                write_progress(self._cursor, execution_id, nodes, logs, events, None)
         if not changed:
             await self._require_execution(execution_id)
         return changed
