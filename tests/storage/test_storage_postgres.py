@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import psycopg
 import pytest
-from storage_records import POSTGRES_DSN, T0, make_execution, make_node
+from storage_records import POSTGRES_DSN, T0, make_event, make_execution, make_node
 
 from linkflow_engine import StorageError
 from linkflow_engine.runtime._records import ExecutionStatus
@@ -144,3 +144,24 @@ async def test_a_schema_with_capitals_and_the_dsn_options_are_kept() -> None:
         await storage.aclose()
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def test_events_stored_in_wire_form_are_still_listed(
+    open_postgres: Callable[[str], PostgresStorage],
+) -> None:
+    """Events used to be stored in their wire form; they are listed as they were, in sequence
+    order with the ones stored as records since."""
+    schema = new_schema()
+    storage = open_postgres(schema)
+    await storage.open()
+    await storage.create_execution(make_execution())
+    wire = [make_event(1).to_dict(), make_event(2).to_dict()]
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+        for event in wire:
+            connection.execute(
+                f'INSERT INTO "{schema}".events VALUES (%s, %s, %s)',
+                ("ex-1", event["sequence"], psycopg.types.json.Json(event)),
+            )
+    await storage.append_events("ex-1", [make_event(3).record()])
+    listed = await storage.list_events("ex-1")
+    assert [e.data for e in listed] == [*wire, make_event(3).to_dict()]
