@@ -62,7 +62,7 @@ async def transition(
     started_at, finished_at, cancelled_at, error, outputs = fields
     values: tuple[Any, ...] = (
         status.value, started_at, finished_at, cancelled_at,
-        None if error is None else _sql.dump(error.to_dict()),
+        _sql.error_json(error),
         _sql.dump_optional(outputs), execution_id, [s.value for s in expected],
     )  # fmt: skip
     if status in NOTIFIED:

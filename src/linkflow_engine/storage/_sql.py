@@ -168,7 +168,7 @@ def execution_params(execution: Execution) -> tuple[Any, ...]:
         execution.started_at,
         execution.finished_at,
         execution.cancelled_at,
-        _error_json(execution.error),
+        error_json(execution.error),
         execution.retry_count,
         execution.original_execution_id,
         execution.triggered_by,
@@ -187,7 +187,7 @@ def node_params(execution_id: str, node: NodeExecution, fence: int | None) -> tu
         node.status.value,
         node.started_at,
         node.finished_at,
-        _error_json(node.error),
+        error_json(node.error),
         node.attempts,
         node.iteration,
         node.port,
@@ -242,7 +242,8 @@ def delivery_assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
     return columns, list(fields.values())
 
 
-def _error_json(error: ExecutionError | None) -> str | None:
+def error_json(error: ExecutionError | None) -> str | None:
+    """An error as stored (JSON text), or None."""
     return None if error is None else dump(error.to_dict())
 
 

@@ -94,7 +94,7 @@ def transition(
     changed: int = db.execute(
         TRANSITION.format(allowed=allowed),
         (status.value, started_at, finished_at, cancelled_at,
-         None if error is None else _sql.dump(error.to_dict()),
+         _sql.error_json(error),
          _sql.dump_optional(outputs), execution_id, *(s.value for s in expected)),
     ).rowcount  # fmt: skip
     return changed == 1
@@ -123,7 +123,7 @@ def finish(
     owner, lease_fence = (None, None) if lease is None else (lease.owner, lease.fence)
     values = (
         status.value, finished_at, cancelled_at,
-        None if error is None else _sql.dump(error.to_dict()), _sql.dump_optional(outputs),
+        _sql.error_json(error), _sql.dump_optional(outputs),
         execution_id, owner, lease_fence, *(s.value for s in expected),
     )  # fmt: skip
     if db.execute(sql, values if fence is None else (*values, fence)).rowcount:
