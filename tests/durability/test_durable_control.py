@@ -324,7 +324,8 @@ async def test_an_end_stored_elsewhere_first_stands_and_the_local_end_is_never_s
 ) -> None:
     """Another engine cancels the execution while its last node runs: the run's own end
     (completed) loses the compare-and-set, so nobody hears execution.completed, the stored
-    events and logs never say it, and the cancellation is announced instead."""
+    events and logs never say it, and the cancellation is announced instead. The last node's
+    run, which that refused end was to store, is stored all the same, with its events."""
     from linkflow_engine.testing import capture_events
 
     registry = NodeRegistry()
@@ -338,8 +339,9 @@ async def test_an_end_stored_elsewhere_first_stands_and_the_local_end_is_never_s
         async with Engine(make_shared_storage(), registry, poll_interval=30) as runner:
             with capture_events(runner) as heard:
                 execution = await runner.execute(chain(node("x", "cancel_elsewhere")))
-            stored = await runner.get_execution(execution.id)
-            replayed = [e.data["type"] for e in await runner.storage.list_events(execution.id)]
+            stored = await runner.get_execution(execution.id, include_data=True)
+            events = await runner.storage.list_events(execution.id)
+            replayed = [e.data["type"] for e in events]
     assert execution.status is ExecutionStatus.CANCELLED
     assert stored.status is ExecutionStatus.CANCELLED
     assert "execution.completed" not in heard.types()
@@ -348,6 +350,15 @@ async def test_an_end_stored_elsewhere_first_stands_and_the_local_end_is_never_s
     assert [e.sequence for e in heard] == list(range(1, len(heard) + 1))
     messages = [entry.message for entry in stored.logs]
     assert "Execution completed" not in messages and messages[-1] == "Execution cancelled"
+    # x completed, or (PostgreSQL's notification being quicker) was interrupted: either way
+    # its run is stored as the run recorded it, and its end was replayed.
+    x = stored.node("x")
+    assert x.status in (NodeStatus.COMPLETED, NodeStatus.FAILED)
+    assert (x.status, x.output, x.error) == (
+        execution.node("x").status, execution.node("x").output, execution.node("x").error,
+    )  # fmt: skip
+    assert replayed.count("execution.node.completed") + replayed.count("execution.node.failed") == 2
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
 
 
 async def test_parallel_breakpoints_pause_together_and_one_resume_releases_both(

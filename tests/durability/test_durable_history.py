@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import anyio
 import pytest
 from durable_storages import StorageFactory
 
-from builders import chain, node
-from linkflow_engine import Engine, ExecutionStatus, WorkflowValidationError
+from builders import chain, conn, node, workflow
+from linkflow_engine import Engine, ExecutionStatus, NodeRegistry, WorkflowValidationError
+from linkflow_engine.storage.base import Storage
+
+
+class NotedWrites:
+    """A storage that notes which node runs each progress write and each end stored."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.writes: list[tuple[str, list[str]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_progress(self, execution_id: str, **progress: Any) -> None:
+        await self.inner.save_progress(execution_id, **progress)
+        self.writes.append(("progress", [n.node_id for n in progress.get("nodes", ())]))
+
+    async def finish_execution(self, execution_id: str, **ending: Any) -> bool:
+        finished = bool(await self.inner.finish_execution(execution_id, **ending))
+        self.writes.append(("end", [n.node_id for n in ending.get("nodes", ())]))
+        return finished
+
+    def saved(self) -> list[str]:
+        return [node_id for _, nodes in self.writes for node_id in nodes]
 
 
 async def test_execution_is_stored_with_node_data_logs_and_events(
@@ -52,6 +78,56 @@ async def test_replayed_events_are_the_ones_subscribers_heard(
     completed = [e for e in replayed_unheard if e["type"] == "execution.node.completed"]
     assert completed[-1]["payload"]["output"]["x"] == 2
     assert {e["executionId"] for e in replayed_unheard} == {unheard.id}
+
+
+async def test_each_node_is_its_own_write_and_the_last_rides_with_the_end(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """Progress is stored as each node settles, one write per node; the node after which
+    nothing runs is stored by the execution's end, in the same commit (one commit fewer), and
+    the stored record is whole."""
+    storage = NotedWrites(make_shared_storage())
+    async with Engine(storage) as engine:  # type: ignore[arg-type]
+        execution = await engine.execute(chain("noop", "noop"), {"x": 1})
+        stored = await engine.get_execution(execution.id, include_data=True)
+        replayed = [e.data for e in await storage.inner.list_events(execution.id)]
+    assert storage.writes == [
+        ("progress", ["start"]),
+        ("progress", ["n1"]),
+        ("end", ["n2"]),
+    ]
+    assert [n.status.value for n in stored.node_executions] == ["completed"] * 3
+    assert stored.node("n2").output["x"] == 1
+    of_n2 = [e["type"] for e in replayed if e["payload"].get("nodeId") == "n2"]
+    assert of_n2 == ["execution.node.started", "execution.node.completed"]
+    assert replayed[-1]["type"] == "execution.completed"
+
+
+async def test_a_node_that_settles_while_another_runs_is_stored_at_once(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """Only the node that runs last waits for the end: a branch's last node is stored as soon
+    as it settles, while the other branch still runs (which then ends the run)."""
+    storage = NotedWrites(make_shared_storage())
+    registry = NodeRegistry()
+
+    @registry.register("waits_for_fast")
+    async def waits_for_fast(ctx: Any) -> dict[str, Any]:
+        with anyio.fail_after(10):  # liveness bound: "fast" is stored while this runs
+            while "fast" not in storage.saved():
+                await anyio.sleep(0.005)
+        return {"waited": True}
+
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("fast", "noop"),
+        node("slow", "waits_for_fast"),
+        connections=[conn("start", "fast"), conn("start", "slow")],
+    )
+    async with Engine(storage, registry) as engine:  # type: ignore[arg-type]
+        execution = await engine.execute(doc)
+    assert execution.status is ExecutionStatus.COMPLETED, execution.error
+    assert storage.writes[-1] == ("end", ["slow"])
 
 
 async def test_list_filters_paginates_and_counts(make_storage: StorageFactory) -> None:

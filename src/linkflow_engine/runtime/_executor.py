@@ -242,11 +242,11 @@ class ExecutionRun(NodeSteps):
             status = ExecutionStatus.CANCELLED
         else:
             status = ExecutionStatus.FAILED if self.failure else ExecutionStatus.COMPLETED
-        await self.recorder.save()  # every node run, before the status says it is over
         if self.recorder.abandoned:  # another process runs it now: its end is theirs to write
             return
-        # The end is stored with its log line and event in one write (held until then), and
-        # the lease goes with it: one commit where a transition, a save and a release were.
+        # The end is stored with what is left to save (the last node's run), its log line and
+        # event (held until then) in one write, and the lease goes with it: one commit where a
+        # save, a transition, another save and a release were.
         execution = self.execution
         error = self.failure if status is ExecutionStatus.FAILED else None
         self.recorder.hold()

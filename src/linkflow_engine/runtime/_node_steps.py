@@ -238,7 +238,7 @@ class NodeSteps:
                 "duration": record.duration,
             },
         )
-        await self.recorder.node_settled(record)
+        await self.recorder.node_settled(record, last=walk.ends_with_this_node())
         return emitted
 
     async def _node_failed(
@@ -258,7 +258,7 @@ class NodeSteps:
         self.publish(
             NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": failure.to_dict()}
         )
-        await self.recorder.node_settled(record)
+        await self.recorder.node_settled(record, last=walk.ends_with_this_node())
         if record.port is not None:
             walk.named[node.name] = record.output
             return {record.port: record.output}

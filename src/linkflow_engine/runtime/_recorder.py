@@ -121,10 +121,11 @@ class Recorder:
         self._recyclable.clear()
         return left
 
-    async def node_settled(self, record: NodeExecution) -> None:
-        """A node run finished: write its progress now, unless the workflow asked to save
-        progress only at the end."""
-        if self._per_node:
+    async def node_settled(self, record: NodeExecution, *, last: bool = False) -> None:
+        """A node run finished: write its progress now. Not when nothing runs after it
+        (``last``): the run's end writes it, in the same commit. Nor when the workflow asked
+        to save progress only at the end."""
+        if self._per_node and not last:
             await self.save(record)
         elif self._durable:
             self._dirty[record.sequence] = record
@@ -162,8 +163,7 @@ class Recorder:
 
     def hold(self) -> None:
         """From now on events wait for :meth:`finish` before anyone hears them: the run's end
-        is announced only once it is stored, and dropped if another process ended it first.
-        Call it with everything earlier saved."""
+        is announced only once it is stored, and dropped if another process ended it first."""
         self._held = []
         self._mark = (self._sequence, len(self.execution.logs))
 
@@ -172,10 +172,12 @@ class Recorder:
         ``storage.finish_execution``), what is left to save and the lease's release, in one
         transaction. True when stored; the held events are then published. False when
         another process ended the execution first: what was logged and published since
-        :meth:`hold` is dropped, as if never said."""
+        :meth:`hold` is dropped, as if never said, and what came before it (the last node's
+        run, say), which that refused write did not store either, waits for the next save."""
         held, self._held = self._held or [], None
         if self.abandoned:  # another process runs it now: nothing is written or said
             return False
+        logs_saved = self._logs_saved
         # Under the lease's fence even with nothing left to write: a run that lost its lease
         # must not set the status of an execution another process now runs.
         progress = self._progress(()) or {"fence": self.lease.fence if self.lease else None}
@@ -185,7 +187,11 @@ class Recorder:
         if not finished:
             self._sequence, logged = self._mark
             del self.execution.logs[logged:]
-            self._logs_saved = min(self._logs_saved, logged)
+            self._logs_saved = min(logs_saved, logged)
+            for record in progress.get("nodes", ()):
+                self._dirty.setdefault(record.sequence, record)
+            said = [event for event in progress.get("events", ()) if event[1] <= self._sequence]
+            self._events[:0] = said
             return False
         self.lease = None  # released with the end
         self._publish_all(held)

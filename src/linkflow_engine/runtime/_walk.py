@@ -9,6 +9,10 @@ Scheduling avoids a task per node: a worker runs a node, then the next ready one
 starts another worker only when several nodes are ready at once, up to ``maxConcurrency`` (the
 run's slots, see :mod:`._slots`, bound the nodes running across all its walks). A
 chain therefore runs in one task, with no spawn and no thread hop.
+
+The main walk also tells, as a node settles, whether it is the last to run (no other node is
+running, ready or yet to start): its run is then stored by the execution's end, in the same
+commit, instead of a commit of its own.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ class Walk:
         self._waiting: dict[str, int] = {}
         self._arrived: dict[str, list[Arrival]] = {}
         self._started: set[str] = set()
+        self._unstarted = 0
+        """Nodes of ``_waiting`` not started (nor skipped) yet."""
+        self._main = parent is None
         self._ready: deque[tuple[str, list[Arrival]]] = deque()
         self._workers = 0
         self._limit = max(1, run.plan.workflow.settings.max_concurrency)
@@ -80,6 +87,7 @@ class Walk:
             self._waiting[node_id] = sum(
                 1 for conn in self.plan.incoming(node_id) if self._counts(conn, live)
             )
+        self._unstarted = len(self._waiting)
         self._started.update(start_ids, settled.keys())
         for node_id in self.plan.order:
             if node_id in self.scope and node_id not in live and node_id not in self.plan.owner_of:
@@ -127,6 +135,11 @@ class Walk:
         finally:
             self._workers -= 1
 
+    def ends_with_this_node(self) -> bool:
+        """Called by the node settling now: True when this is the main walk and nothing runs
+        after that node (no other worker, nothing ready, every node started)."""
+        return self._main and self._workers == 1 and not self._ready and not self._unstarted
+
     # -- routing ---------------------------------------------------------------------------
 
     def _settle(self, node_id: str, emitted: dict[str, Any] | None) -> None:
@@ -148,6 +161,7 @@ class Walk:
                     self._start(target)
                 else:
                     self._started.add(target)
+                    self._unstarted -= 1
                     self.run.record_skipped(target, self.iteration)
                     self._settle(target, None)
         if emitted and not any_active:
@@ -169,6 +183,7 @@ class Walk:
 
     def _start(self, node_id: str) -> None:
         self._started.add(node_id)
+        self._unstarted -= 1
         self._ready.append((node_id, self._arrived.pop(node_id, [])))
 
     def _collect_leaf(self, node_id: str, emitted: dict[str, Any]) -> None:
