@@ -56,6 +56,15 @@ async def recover_and_finish(storage: Storage, log: Path) -> dict[str, object]:
             while (await engine.storage.get_status(execution_id)) is not ExecutionStatus.COMPLETED:
                 await anyio.sleep(0.05)
         done = await engine.get_execution(execution_id, include_data=True)
+        replayed = [e.data for e in await engine.storage.list_events(execution_id)]
+    # The replay spans both processes without a gap, and says each node's output as stored.
+    assert [e["sequence"] for e in replayed] == list(range(1, len(replayed) + 1))
+    said = {
+        e["payload"]["nodeId"]: e["payload"]["output"]
+        for e in replayed
+        if e["type"] == "execution.node.completed"
+    }
+    assert said == {n.node_id: n.output for n in done.node_executions}
     return done.outputs
 
 

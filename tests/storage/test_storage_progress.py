@@ -6,7 +6,7 @@ import pytest
 from storage_records import T0, make_event, make_execution, make_log, make_node
 
 from linkflow_engine import ExecutionNotFoundError, StorageError
-from linkflow_engine.events import EventRecord
+from linkflow_engine.events import EventRecord, NodeCompleted, NodeStarted
 from linkflow_engine.runtime._records import ExecutionStatus, NodeStatus
 from linkflow_engine.storage.base import LeaseTerms, Storage
 
@@ -39,6 +39,52 @@ async def test_progress_writes_keep_every_event_in_order(storage: Storage) -> No
         (k, NodeStatus.COMPLETED) for k in range(4)
     ]
     assert len(read.logs) == 1
+
+
+async def test_events_made_from_a_node_run_are_read_whole(storage: Storage) -> None:
+    """An event kept with a node run's number in place of its payload (node.started and
+    node.completed) is read with the payload made from that run as stored, beside events with
+    payloads of their own, wherever the write put it: with its run, with another, or alone."""
+    await storage.create_execution(make_execution())
+    first, second = make_node(0, node_id="a", node_name="A"), make_node(1, node_id="b")
+    second.output = {"text": "a\nb"}
+    made = [
+        (NodeStarted.type, 1, T0 + 1.25, 0),
+        (NodeCompleted.type, 2, T0 + 1.5, 0),
+        (NodeStarted.type, 3, T0 + 2, 1),
+        make_event(4).record(),  # a payload of its own (as every event was kept before)
+        (NodeCompleted.type, 5, T0 + 3, 1),
+    ]
+    await storage.save_progress("ex-1", nodes=[first], events=made[:2])
+    await storage.save_progress("ex-1", nodes=[first, second], events=made[2:4])
+    await storage.save_progress("ex-1", events=made[4:])
+    listed = [e.data for e in await storage.list_events("ex-1")]
+    assert [e["sequence"] for e in listed] == [1, 2, 3, 4, 5]
+    assert listed[0]["payload"] == {"nodeId": "a", "nodeName": "A"}
+    assert listed[1]["payload"] == {
+        "nodeId": "a",
+        "nodeName": "A",
+        "port": "output",
+        "output": {"total": 12.5, "items": [1, 2, None], "ok": True},
+        "duration": 250,
+    }
+    assert listed[3] == make_event(4).to_dict()
+    assert listed[4]["payload"]["output"] == {"text": "a\nb"}
+    assert listed[4]["type"] == "execution.node.completed"
+    assert listed[4]["executionId"] == "ex-1" and listed[4]["workflowId"] == "wf-1"
+
+
+async def test_an_event_made_from_a_run_never_stored_is_reported(storage: Storage) -> None:
+    """Reading an event made from a node run that is not stored raises StorageError naming
+    the event and the run (never a payload made up)."""
+    await storage.create_execution(make_execution())
+
+    async def keep_then_replay() -> None:  # memory makes the wire form as it keeps an event
+        await storage.save_progress("ex-1", events=[(NodeStarted.type, 1, T0, 7)])
+        await storage.list_events("ex-1")
+
+    with pytest.raises(StorageError, match="node run 7"):
+        await keep_then_replay()
 
 
 async def test_progress_of_an_unknown_execution_is_refused(storage: Storage) -> None:

@@ -121,6 +121,7 @@ class ExecutionRun(NodeSteps):
         self.recorder = Recorder(services, execution, event_sequence=event_sequence)
         self.log = self.recorder.log
         self.publish = self.recorder.publish
+        self.publish_run = self.recorder.publish_run
         self._starts = list(starts)
         self._reused = list(reused)
         self._resumed = resumed

@@ -64,6 +64,7 @@ class NodeSteps:
     # The recorder's own bound methods (set by ExecutionRun): no extra call on the hot path.
     log: Callable[[Node | None, str, str, dict[str, Any]], None]
     publish: Callable[[type[Event], Payload], None]
+    publish_run: Callable[[type[Event], NodeExecution], None]
 
     def cancel(self, code: str = "CANCELLED") -> None:
         raise NotImplementedError
@@ -115,7 +116,7 @@ class NodeSteps:
     ) -> dict[str, Any] | None:
         record.status = NodeStatus.RUNNING
         record.started_at = self.services.clock()
-        self.publish(NodeStarted, lambda: {"nodeId": node.id, "nodeName": node.name})
+        self.publish_run(NodeStarted, record)
         if node.pinned_data is not None and self.execution.mode.value == "manual":
             return await self._node_completed(
                 walk, node, record, {self.plan.default_port[node.id]: node.pinned_data}
@@ -228,16 +229,7 @@ class NodeSteps:
         record.finished_at = self.services.clock()
         walk.named[node.name] = output
         # The event first, so the node's progress write stores it with the node run.
-        self.publish(
-            NodeCompleted,
-            lambda: {
-                "nodeId": node.id,
-                "nodeName": node.name,
-                "port": port,
-                "output": output,
-                "duration": record.duration,
-            },
-        )
+        self.publish_run(NodeCompleted, record)
         await self.recorder.node_settled(record, last=walk.ends_with_this_node())
         return emitted
 

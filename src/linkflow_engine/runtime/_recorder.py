@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..events import Event, EventRecord, ExecutionLogged
+from ..events import RUN_PAYLOADS, Event, EventRecord, ExecutionLogged
 from ._records import Execution, LogEntry, NodeExecution, NodeStatus
 
 if TYPE_CHECKING:
@@ -240,14 +240,36 @@ class Recorder:
         if self._keeps_events:
             self._events.append((event_class.type, self._sequence, timestamp, data))
         if listening:
-            event = event_class(
-                execution_id=self.execution.id,
-                workflow_id=self.execution.workflow_id,
-                sequence=self._sequence,
-                timestamp=timestamp,
-                payload=data,
-            )
-            if self._held is not None:
-                self._held.append(event)
-            else:
-                broker.publish(event)
+            self._tell(event_class, timestamp, data)
+
+    def publish_run(self, event_class: type[Event], run: NodeExecution) -> None:
+        """Like :meth:`publish`, for an event made from the node run ``run`` alone (see
+        :data:`~linkflow_engine.events.RUN_PAYLOADS`): storage keeps the run's sequence number
+        in place of the payload, which is made only when someone listens."""
+        self._sequence += 1
+        broker = self.services.broker
+        listening = not broker.idle and broker.has_subscribers(self.execution.id)
+        if not (listening or self._keeps_events):
+            return
+        timestamp = self.services.clock()
+        if self._keeps_events:
+            self._events.append((event_class.type, self._sequence, timestamp, run.sequence))
+        if listening:
+            data = RUN_PAYLOADS[event_class.type](run)
+            if self.redactor is not None:
+                data = self.redactor.redact(data)
+            self._tell(event_class, timestamp, data)
+
+    def _tell(self, event_class: type[Event], timestamp: float, data: dict[str, Any]) -> None:
+        """The event just numbered, to those who listen (held until :meth:`finish` if held)."""
+        event = event_class(
+            execution_id=self.execution.id,
+            workflow_id=self.execution.workflow_id,
+            sequence=self._sequence,
+            timestamp=timestamp,
+            payload=data,
+        )
+        if self._held is not None:
+            self._held.append(event)
+        else:
+            self.services.broker.publish(event)

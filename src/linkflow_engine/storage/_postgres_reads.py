@@ -88,11 +88,21 @@ async def read_events(
         "WHERE v.execution_id = %s AND v.sequence > %s ORDER BY v.sequence",
         (execution_id, after_sequence),
     )
+    rows = await cursor.fetchall()
+    wanted = _sql.runs_referred_to(data for _, data, _ in rows)
+    runs = {}
+    if wanted:
+        found = await connection.execute(
+            f"SELECT {_sql.NODE_DATA_COLUMNS} FROM node_executions "
+            "WHERE execution_id = %s AND sequence = ANY(%s)",
+            (execution_id, sorted(wanted)),
+        )
+        runs = {run.sequence: run for run in map(_sql.node_of, await found.fetchall())}
     return [
         StoredEvent(
             execution_id=execution_id,
             sequence=sequence,
-            data=_sql.wire_event(data, execution_id, workflow_id),
+            data=_sql.wire_event(data, execution_id, workflow_id, runs),
         )
-        for sequence, data, workflow_id in await cursor.fetchall()
+        for sequence, data, workflow_id in rows
     ]

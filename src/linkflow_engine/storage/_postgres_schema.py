@@ -87,6 +87,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             ip text)""",
         "CREATE INDEX webhook_logs_webhook ON webhook_logs (webhook_id, id)",
     ),
+    # 4: nothing to change in the tables, but node.started and node.completed events are now
+    # kept with their node run's number in place of their payload (made from the run when
+    # read); a version that does not know that refuses the schema instead of replaying them
+    # without payloads.
+    (),
 )
 
 # Any fixed number: it serialises the engines that open one schema at the same moment.

@@ -13,7 +13,7 @@ import functools
 import json
 import math
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -205,12 +205,27 @@ def event_params(execution_id: str, events: Iterable[EventRecord]) -> list[tuple
     return [(execution_id, record[1], dump(record)) for record in events]
 
 
-def wire_event(item: Any, execution_id: str, workflow_id: str | None) -> dict[str, Any]:
+def wire_event(
+    item: Any, execution_id: str, workflow_id: str | None, runs: Mapping[int, NodeExecution]
+) -> dict[str, Any]:
     """A stored event in its wire form: stored as its record, or (as databases of 0.1.0.dev0
-    kept it) as the wire form itself."""
+    kept it) as the wire form itself. ``runs``: the node runs the events made from a run refer
+    to (see :func:`runs_referred_to`)."""
     if isinstance(item, dict):
         return item
-    return wire_form(item, execution_id, workflow_id)
+    try:
+        return wire_form(item, execution_id, workflow_id, runs)
+    except KeyError:
+        raise StorageError(
+            f"event {item[1]} of execution {execution_id!r} is made from node run {item[3]},"
+            " which is not stored"
+        ) from None
+
+
+def runs_referred_to(items: Iterable[Any]) -> set[int]:
+    """The sequence numbers of the node runs that stored events (records or, from databases of
+    0.1.0.dev0, wire forms) are made from (see :data:`~linkflow_engine.events.EventRecord`)."""
+    return {item[3] for item in items if not isinstance(item, dict) and type(item[3]) is int}
 
 
 def log_params(execution_id: str, entries: Iterable[LogEntry]) -> list[tuple[Any, ...]]:

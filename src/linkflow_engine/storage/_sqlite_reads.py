@@ -84,18 +84,28 @@ def read_events(
         "SELECT events FROM node_executions WHERE key >= ? AND key < ? AND events IS NOT NULL",
         (low, high, after_sequence, low, high),
     ).fetchall()
-    found = [
-        _sql.wire_event(item, execution_id, workflow_id)
-        for (text,) in rows
-        for batch in text.split("\n")
-        for item in json.loads(batch)
-    ]
+    items = [item for (text,) in rows for batch in text.split("\n") for item in json.loads(batch)]
+    runs = _runs(db, num, _sql.runs_referred_to(items))
+    found = [_sql.wire_event(item, execution_id, workflow_id, runs) for item in items]
     found.sort(key=lambda event: event["sequence"])
     return [
         StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e)
         for e in found
         if e["sequence"] > after_sequence
     ]
+
+
+def _runs(db: sqlite3.Connection, num: int, sequences: set[int]) -> dict[int, NodeExecution]:
+    """The node runs numbered ``sequences`` of execution number ``num``, by number."""
+    if not sequences:
+        return {}
+    keys = [num * KEY_SPAN + sequence for sequence in sequences]
+    rows = db.execute(
+        f"SELECT {_sql.NODE_DATA_COLUMNS} FROM node_executions "
+        f"WHERE key IN ({', '.join('?' * len(keys))})",
+        keys,
+    )
+    return {run.sequence: run for run in (_sql.node_of(decoded(r, NODE_DATA_JSON)) for r in rows)}
 
 
 def read_node_outputs(

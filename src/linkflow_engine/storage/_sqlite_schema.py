@@ -184,6 +184,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         *_EXECUTION_INDEXES,
         "CREATE INDEX executions_snapshot ON executions (snapshot)",
     ),
+    # 7: nothing to change in the tables, but node.started and node.completed events are now
+    # kept with their node run's number in place of their payload (made from the run when
+    # read); a version that does not know that refuses the file instead of replaying them
+    # without payloads.
+    (),
 )
 
 

@@ -224,7 +224,9 @@ class Storage(Protocol):
     async def append_events(self, execution_id: str, events: Sequence[EventRecord]) -> None:
         """Keep events for replay to late subscribers: each an :data:`EventRecord`, read back
         in its wire form (:func:`linkflow_engine.events.wire_form`, with the execution's own
-        workflow id)."""
+        workflow id). An event made from a node run (its payload that run's sequence number)
+        is read back with the payload made from the run as then stored: the run is saved with
+        it or before it, and reading it without its run raises StorageError."""
         ...
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:

@@ -228,15 +228,23 @@ class MemoryStorage:
     async def append_events(self, execution_id: str, events: Sequence[EventRecord]) -> None:
         stored = self._executions.get(execution_id)
         workflow_id = None if stored is None else stored.workflow_id
-        kept = self._events.setdefault(execution_id, [])
-        kept.extend(
-            StoredEvent(
-                execution_id=execution_id,
-                sequence=record[1],
-                data=wire_form(record, execution_id, workflow_id),
-            )
-            for record in events
-        )
+        # Events made from a node run are made whole now, from the run saved with them.
+        runs = {run.sequence: run for run in stored.node_executions} if stored else {}
+        try:
+            made = [
+                StoredEvent(
+                    execution_id=execution_id,
+                    sequence=record[1],
+                    data=wire_form(record, execution_id, workflow_id, runs),
+                )
+                for record in events
+            ]
+        except KeyError as missing:
+            raise StorageError(
+                f"an event of execution {execution_id!r} is made from node run {missing},"
+                " which is not stored"
+            ) from None
+        self._events.setdefault(execution_id, []).extend(made)
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
         return [e for e in self._events.get(execution_id, []) if e.sequence > after_sequence]
