@@ -28,6 +28,18 @@ async def test_events_have_wire_names_and_gap_free_sequences() -> None:
     assert wire["executionId"] == execution.id
 
 
+async def test_a_log_line_and_its_event_are_one_record() -> None:
+    """Each log line is published as an execution.log event bearing the line's own time and
+    fields, in the order of the log."""
+    async with Engine() as engine:
+        with capture_events(engine) as events:
+            execution = await engine.execute(chain("noop"))
+    logged = events.of_type("execution.log")
+    assert [e.timestamp for e in logged] == [entry.timestamp for entry in execution.logs]
+    assert [e.payload for e in logged] == [entry.to_dict() for entry in execution.logs]
+    assert [e.payload["message"] for e in logged] == ["Execution started", "Execution completed"]
+
+
 async def test_failed_execution_publishes_error_payload() -> None:
     """execution.failed carries the error; node failures publish execution.node.failed."""
     async with Engine() as engine:

@@ -221,13 +221,16 @@ class Recorder:
             data=data or None,
         )
         self.execution.logs.append(entry)
-        self.publish(ExecutionLogged, entry.to_dict())
+        # The line's event bears the line's own time: a log line and its event are one record.
+        self.publish(ExecutionLogged, entry.to_dict, entry.timestamp)
 
-    def publish(self, event_class: type[Event], payload: Payload) -> None:
+    def publish(
+        self, event_class: type[Event], payload: Payload, timestamp: float | None = None
+    ) -> None:
         """Number the event; make its payload only when someone listens or storage keeps it (a
         callable ``payload`` is called only then), and the :class:`Event` only for listeners:
         storage keeps the plain :data:`EventRecord` (building the object cost more than a
-        tenth of a durable node's write)."""
+        tenth of a durable node's write). ``timestamp``: when it happened (default: now)."""
         self._sequence += 1
         broker = self.services.broker
         listening = not broker.idle and broker.has_subscribers(self.execution.id)
@@ -236,7 +239,8 @@ class Recorder:
         data = payload() if callable(payload) else payload
         if self.redactor is not None:
             data = self.redactor.redact(data)
-        timestamp = self.services.clock()
+        if timestamp is None:
+            timestamp = self.services.clock()
         if self._keeps_events:
             self._events.append((event_class.type, self._sequence, timestamp, data))
         if listening:
