@@ -74,6 +74,18 @@ async def test_stats_of_a_month_for_one_workflow(storage: Storage) -> None:
     assert (week["total"], len(week["byDay"])) == (5, 2)
 
 
+async def test_stats_average_only_executions_that_ran(storage: Storage) -> None:
+    """avgDuration averages the finished executions that have a duration: one cancelled while
+    it waited to start (no start time) counts as cancelled, not as a run of no length."""
+    await _seed_stats(storage)
+    never_started = make_finished("q", CANCELLED, NOW - 1800, 0.0, workflow_id="wf-2")
+    never_started.started_at = None
+    await storage.create_execution(never_started)
+    stats = await storage.execution_stats(period="day", now=NOW)
+    assert (stats["total"], stats["cancelled"], stats["avgDuration"]) == (5, 1, 4000)
+    assert stats["successRate"] == 50.0
+
+
 async def test_stats_of_nothing_are_zero(storage: Storage) -> None:
     """No executions: zero counts, avgDuration 0 and successRate 0.0; bad periods are refused."""
     assert await storage.execution_stats(period="week", now=NOW) == {

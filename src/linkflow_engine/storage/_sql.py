@@ -357,22 +357,6 @@ def day_ranges(start: float, end: float) -> list[tuple[int, float, float]]:
     return ranges
 
 
-def day_from_statuses(day: int, per_status: Sequence[Row]) -> tuple[Any, ...]:
-    """A per-day row for :func:`stats_from_days` from ``(status, count, seconds)`` rows."""
-    counts = {status: int(count) for status, count, _ in per_status}
-    seconds = sum(float(total or 0.0) for status, _, total in per_status if status in FINISHED)
-    finished = sum(counts.get(status, 0) for status in FINISHED)
-    return (
-        day,
-        sum(counts.values()),
-        counts.get("completed", 0),
-        counts.get("failed", 0),
-        counts.get("cancelled", 0),
-        seconds,
-        finished,
-    )
-
-
 def prune_condition(
     older_than: float | None, keep_last_per_workflow: int | None
 ) -> tuple[str, list[Any]] | None:

@@ -375,20 +375,25 @@ class SQLiteStorage:
     async def execution_stats(
         self, *, workflow_id: str | None = None, period: str = "day", now: float
     ) -> dict[str, Any]:
-        # One small query per day, each a range scan of a covering index grouped by status:
-        # grouping the whole month by a computed day made SQLite sort 500k rows (measured at
-        # 1M executions: 260 ms as one query, 110 ms as per-day queries).
+        # One small query per day, each one pass over a range of a covering index, summing
+        # as it goes: grouping the month by a computed day made SQLite sort 500k rows, and
+        # grouping each day by status sorted each day (or, once ANALYZE had run, looked every
+        # row up through the status index). At 1M executions: 313 -> 204 ms for a month.
+        # Only finished executions have a finish time, so the duration is counted for those
+        # that also started (as the other backends do).
         where = "" if workflow_id is None else " AND workflow_id = ?"
         sql = (
-            "SELECT status, COUNT(*), SUM(finished_at - started_at) FROM executions "
-            f"WHERE created_at >= ? AND created_at < ?{where} GROUP BY status"
+            "SELECT COUNT(*), SUM(status = 'completed'), SUM(status = 'failed'), "
+            "SUM(status = 'cancelled'), SUM(finished_at - started_at), "
+            "COUNT(finished_at - started_at) FROM executions "
+            f"WHERE created_at >= ? AND created_at < ?{where}"
         )
         extra = () if workflow_id is None else (workflow_id,)
         days = []
         for day, low, high in _sql.day_ranges(_sql.period_start(period, now), now):
-            per_status = self._db.execute(sql, (low, high, *extra)).fetchall()
-            if per_status:
-                days.append(_sql.day_from_statuses(day, per_status))
+            counts = self._db.execute(sql, (low, high, *extra)).fetchone()
+            if counts[0]:
+                days.append((day, *counts))
         return _sql.stats_from_days(days)
 
     async def prune(
