@@ -217,3 +217,50 @@ async def test_every_bad_filter_is_reported() -> None:
         with pytest.raises(WorkflowValidationError) as caught:
             await engine.list_executions(status="nope", limit="x", offset=-1)
     assert [d["field"] for d in caught.value.details] == ["status", "limit", "offset"]
+
+
+async def test_a_replay_after_a_loop_ran_again_says_what_was_heard(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A loop's body runs again under the same run numbers when a stopped execution resumes;
+    the replay of the events stored before it stopped still says what subscribers heard."""
+    from linkflow_engine.testing import capture_events
+
+    registry = NodeRegistry()
+    calls: list[Any] = []
+
+    @registry.register("stamp")
+    async def stamp(ctx: Any) -> dict[str, Any]:
+        calls.append(ctx.input)
+        if ctx.input == 2 and len(calls) == 2:
+            await anyio.sleep(30)  # the first engine closes meanwhile
+        return {"item": ctx.input, "call": len(calls)}
+
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": [1, 2]}),
+        node("body", "stamp"),
+        node("after", "noop"),
+        connections=[
+            conn("start", "each"),
+            conn("each", "body", sourcePort="loop"),
+            conn("each", "after", sourcePort="done"),
+        ],
+    )
+    async with Engine(make_shared_storage(), registry, lease_ttl=0.5) as first:
+        with capture_events(first) as heard:
+            execution = await first.execute(doc, wait=False)
+            with anyio.fail_after(10):  # liveness bound
+                while len(calls) < 2:
+                    await anyio.sleep(0.01)
+            stored = [e.sequence for e in await first.storage.list_events(execution.id)]
+    await anyio.sleep(0.7)  # the lease runs out
+    async with Engine(make_shared_storage(), registry, lease_ttl=0.5, poll_interval=0.05) as second:
+        with anyio.fail_after(10):  # liveness bound
+            while (await second.storage.get_status(execution.id)) is not ExecutionStatus.COMPLETED:
+                await anyio.sleep(0.02)
+        replayed = {e.sequence: e.data for e in await second.storage.list_events(execution.id)}
+    first_attempt = [event.to_dict() for event in heard if event.sequence in stored]
+    assert [e["type"] for e in first_attempt].count("execution.node.completed") >= 2
+    assert calls.count(1) == 2  # the body ran again for the first item, under its old numbers
+    assert [replayed[e["sequence"]] for e in first_attempt] == first_attempt

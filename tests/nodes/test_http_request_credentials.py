@@ -312,3 +312,24 @@ async def test_a_401_with_a_fresh_token_still_fails(upstream: Upstream) -> None:
     assert failed.error.code == "HTTP_ERROR"
     assert failed.error.details["statusCode"] == 401
     assert upstream.tokens_issued == before + 2
+
+
+async def test_replayed_node_events_are_redacted_as_they_were_heard(tmp_path: Path) -> None:
+    """Once a run has used a secret, its node events are heard redacted, even where the
+    secret sits in a node's name; the replay from storage says exactly what was heard."""
+    document = workflow(
+        {"credential": "cred", "values": {"mine": "{{ $credentials.apiKey }}"}},
+        {"values": {"n": 1}},
+        node_type="set",
+    )
+    document["nodes"][2]["name"] = f"Step {SECRET}"
+    store = MemoryCredentialStore()
+    await store.create(id="cred", name="t", type="api_key", data={"apiKey": SECRET})
+    async with Engine(SQLiteStorage(tmp_path / "linkflow.db"), credentials=store) as engine:
+        with capture_events(engine) as heard:
+            execution = await engine.execute(document)
+        replayed = [e.data for e in await engine.storage.list_events(execution.id)]
+    assert execution.status.value == "completed", execution.error
+    assert replayed == [event.to_dict() for event in heard]
+    named = [e for e in replayed if e["payload"].get("nodeId") == "h2"]
+    assert [e["payload"]["nodeName"] for e in named] == ["Step [REDACTED]"] * 2

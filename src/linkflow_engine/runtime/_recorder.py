@@ -249,19 +249,26 @@ class Recorder:
     def publish_run(self, event_class: type[Event], run: NodeExecution) -> None:
         """Like :meth:`publish`, for an event made from the node run ``run`` alone (see
         :data:`~linkflow_engine.events.RUN_PAYLOADS`): storage keeps the run's sequence number
-        in place of the payload, which is made only when someone listens."""
+        in place of the payload, which is then made only when someone listens. Not when the
+        payload could differ from the one made later from the stored run: a run in a loop's
+        body runs again under its number when a stopped execution resumes, and a run whose
+        payload passes through the redactor keeps that redacted payload."""
         self._sequence += 1
         broker = self.services.broker
         listening = not broker.idle and broker.has_subscribers(self.execution.id)
         if not (listening or self._keeps_events):
             return
         timestamp = self.services.clock()
-        if self._keeps_events:
-            self._events.append((event_class.type, self._sequence, timestamp, run.sequence))
-        if listening:
+        by_number = run.iteration is None and self.redactor is None
+        data: dict[str, Any] = {}
+        if listening or not by_number:
             data = RUN_PAYLOADS[event_class.type](run)
             if self.redactor is not None:
                 data = self.redactor.redact(data)
+        if self._keeps_events:
+            kept = run.sequence if by_number else data
+            self._events.append((event_class.type, self._sequence, timestamp, kept))
+        if listening:
             self._tell(event_class, timestamp, data)
 
     def _tell(self, event_class: type[Event], timestamp: float, data: dict[str, Any]) -> None:

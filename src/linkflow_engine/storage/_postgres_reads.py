@@ -93,11 +93,11 @@ async def read_events(
     runs = {}
     if wanted:
         found = await connection.execute(
-            f"SELECT {_sql.NODE_DATA_COLUMNS} FROM node_executions "
+            f"SELECT {_sql.RUN_COLUMNS} FROM node_executions "
             "WHERE execution_id = %s AND sequence = ANY(%s)",
             (execution_id, sorted(wanted)),
         )
-        runs = {run.sequence: run for run in map(_sql.node_of, await found.fetchall())}
+        runs = {run.sequence: run for run in map(_sql.run_of, await found.fetchall())}
     return [
         StoredEvent(
             execution_id=execution_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
@@ -19,6 +20,7 @@ from ._sqlite_rows import (
     LOG_JSON,
     NODE_DATA_JSON,
     NODE_JSON,
+    RUN_JSON,
     decoded,
     execution_of,
     load,
@@ -84,28 +86,36 @@ def read_events(
         "SELECT events FROM node_executions WHERE key >= ? AND key < ? AND events IS NOT NULL",
         (low, high, after_sequence, low, high),
     ).fetchall()
-    items = [item for (text,) in rows for batch in text.split("\n") for item in json.loads(batch)]
+    items = [
+        item
+        for (text,) in rows
+        for batch in text.split("\n")
+        for item in json.loads(batch)
+        if _sequence_of(item) > after_sequence
+    ]
     runs = _runs(db, num, _sql.runs_referred_to(items))
     found = [_sql.wire_event(item, execution_id, workflow_id, runs) for item in items]
     found.sort(key=lambda event: event["sequence"])
-    return [
-        StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e)
-        for e in found
-        if e["sequence"] > after_sequence
-    ]
+    return [StoredEvent(execution_id=execution_id, sequence=e["sequence"], data=e) for e in found]
+
+
+def _sequence_of(item: Any) -> int:
+    """The sequence of a stored event: its record's, or (0.1.0.dev0) its wire form's."""
+    return int(item["sequence"] if isinstance(item, dict) else item[1])
 
 
 def _runs(db: sqlite3.Connection, num: int, sequences: set[int]) -> dict[int, NodeExecution]:
     """The node runs numbered ``sequences`` of execution number ``num``, by number."""
     if not sequences:
         return {}
-    keys = [num * KEY_SPAN + sequence for sequence in sequences]
+    # The keys as one JSON array: one parameter however many runs (SQLite limits parameters).
+    keys = _sql.dump([num * KEY_SPAN + sequence for sequence in sequences])
     rows = db.execute(
-        f"SELECT {_sql.NODE_DATA_COLUMNS} FROM node_executions "
-        f"WHERE key IN ({', '.join('?' * len(keys))})",
-        keys,
+        f"SELECT {_sql.RUN_COLUMNS} FROM node_executions "
+        "WHERE key IN (SELECT value FROM json_each(?))",
+        (keys,),
     )
-    return {run.sequence: run for run in (_sql.node_of(decoded(r, NODE_DATA_JSON)) for r in rows)}
+    return {run.sequence: run for run in (_sql.run_of(decoded(r, RUN_JSON)) for r in rows)}
 
 
 def read_node_outputs(
