@@ -100,7 +100,7 @@ def test_a_durable_run_stores_every_node_run_and_replays_what_was_heard(
     assert [entry.message for entry in stored.logs] == [entry.message for entry in execution.logs]
     assert replayed == heard
     by_id = {r.node_id: r for r in stored.node_executions}
-    for event in replayed:  # the payloads the spec gives these events, from the stored runs
+    for event in replayed:  # the payloads docs/websocket.md gives them, from the stored runs
         if event["type"] not in ("execution.node.started", "execution.node.completed"):
             continue
         run = by_id[event["payload"]["nodeId"]]
