@@ -97,7 +97,7 @@ async def read_events(
             "WHERE execution_id = %s AND sequence = ANY(%s)",
             (execution_id, sorted(wanted)),
         )
-        runs = {run.sequence: run for run in map(_sql.run_of, await found.fetchall())}
+        runs = {run.sequence: run for run in map(_sql.node_of, await found.fetchall())}
     return [
         StoredEvent(
             execution_id=execution_id,

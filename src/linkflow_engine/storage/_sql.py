@@ -222,22 +222,8 @@ def wire_event(
         ) from None
 
 
-# What the payloads of events made from a node run read of it (see events.RUN_PAYLOADS).
-RUN_COLUMNS = "sequence, node_id, node_name, port, started_at, finished_at, output"
-
-
-def run_of(row: Row) -> NodeExecution:
-    """A node run from ``RUN_COLUMNS`` (its output decoded), as much of it as payloads use."""
-    sequence, node_id, node_name, port, started_at, finished_at, output = row
-    return NodeExecution(
-        node_id=node_id,
-        node_name=node_name,
-        sequence=sequence,
-        port=port,
-        started_at=started_at,
-        finished_at=finished_at,
-        output=output,
-    )
+# A node run as events made from it need it (see events.RUN_PAYLOADS): all but its input.
+RUN_COLUMNS = f"{NODE_COLUMNS}, NULL, output"
 
 
 def runs_referred_to(items: Iterable[Any]) -> set[int]:

@@ -20,7 +20,6 @@ from ._sqlite_rows import (
     LOG_JSON,
     NODE_DATA_JSON,
     NODE_JSON,
-    RUN_JSON,
     decoded,
     execution_of,
     load,
@@ -115,7 +114,7 @@ def _runs(db: sqlite3.Connection, num: int, sequences: set[int]) -> dict[int, No
         "WHERE key IN (SELECT value FROM json_each(?))",
         (keys,),
     )
-    return {run.sequence: run for run in (_sql.run_of(decoded(r, RUN_JSON)) for r in rows)}
+    return {run.sequence: run for run in (_sql.node_of(decoded(r, NODE_DATA_JSON)) for r in rows)}
 
 
 def read_node_outputs(

@@ -20,7 +20,6 @@ __all__ = [
     "LOG_JSON",
     "NODE_DATA_JSON",
     "NODE_JSON",
-    "RUN_JSON",
     "decoded",
     "event_batch",
     "event_text",
@@ -35,7 +34,6 @@ EXECUTION_JSON = (9, 13)
 NODE_JSON = (6,)
 NODE_DATA_JSON = (6, 12, 13)
 LOG_JSON = (4,)
-RUN_JSON = (6,)
 
 
 @functools.lru_cache(maxsize=256)
