@@ -225,62 +225,58 @@ class Recorder:
         self.publish(ExecutionLogged, entry.to_dict, entry.timestamp)
 
     def publish(
-        self, event_class: type[Event], payload: Payload, timestamp: float | None = None
+        self,
+        event_class: type[Event],
+        payload: Payload,
+        timestamp: float | None = None,
+        *,
+        run: int | None = None,
     ) -> None:
         """Number the event; make its payload only when someone listens or storage keeps it (a
         callable ``payload`` is called only then), and the :class:`Event` only for listeners:
         storage keeps the plain :data:`EventRecord` (building the object cost more than a
-        tenth of a durable node's write). ``timestamp``: when it happened (default: now)."""
+        tenth of a durable node's write). ``timestamp``: when it happened (default: now).
+        ``run``: storage keeps this node run's number in place of the payload, which is then
+        made only for listeners (see :meth:`publish_run`)."""
         self._sequence += 1
         broker = self.services.broker
         listening = not broker.idle and broker.has_subscribers(self.execution.id)
         if not (listening or self._keeps_events):
             return
-        data = payload() if callable(payload) else payload
-        if self.redactor is not None:
-            data = self.redactor.redact(data)
+        data: dict[str, Any] = {}
+        if listening or run is None:
+            data = payload() if callable(payload) else payload
+            if self.redactor is not None:
+                data = self.redactor.redact(data)
         if timestamp is None:
             timestamp = self.services.clock()
         if self._keeps_events:
-            self._events.append((event_class.type, self._sequence, timestamp, data))
+            self._events.append(
+                (event_class.type, self._sequence, timestamp, data if run is None else run)
+            )
         if listening:
-            self._tell(event_class, timestamp, data)
+            event = event_class(
+                execution_id=self.execution.id,
+                workflow_id=self.execution.workflow_id,
+                sequence=self._sequence,
+                timestamp=timestamp,
+                payload=data,
+            )
+            if self._held is not None:
+                self._held.append(event)
+            else:
+                broker.publish(event)
 
     def publish_run(self, event_class: type[Event], run: NodeExecution) -> None:
-        """Like :meth:`publish`, for an event made from the node run ``run`` alone (see
-        :data:`~linkflow_engine.events.RUN_PAYLOADS`): storage keeps the run's sequence number
-        in place of the payload, which is then made only when someone listens. Not when the
-        payload could differ from the one made later from the stored run: a run in a loop's
-        body runs again under its number when a stopped execution resumes, and a run whose
-        payload passes through the redactor keeps that redacted payload."""
-        self._sequence += 1
-        broker = self.services.broker
-        listening = not broker.idle and broker.has_subscribers(self.execution.id)
-        if not (listening or self._keeps_events):
-            return
-        timestamp = self.services.clock()
+        """Publish an event made from the node run ``run`` alone (see
+        :data:`~linkflow_engine.events.RUN_PAYLOADS`): storage keeps the run's number in place
+        of the payload. Not when the payload could differ from the one made later from the
+        stored run: a run in a loop's body runs again under its number when a stopped
+        execution resumes, and a run whose payload passes through the redactor keeps that
+        redacted payload."""
         by_number = run.iteration is None and self.redactor is None
-        data: dict[str, Any] = {}
-        if listening or not by_number:
-            data = RUN_PAYLOADS[event_class.type](run)
-            if self.redactor is not None:
-                data = self.redactor.redact(data)
-        if self._keeps_events:
-            kept = run.sequence if by_number else data
-            self._events.append((event_class.type, self._sequence, timestamp, kept))
-        if listening:
-            self._tell(event_class, timestamp, data)
-
-    def _tell(self, event_class: type[Event], timestamp: float, data: dict[str, Any]) -> None:
-        """The event just numbered, to those who listen (held until :meth:`finish` if held)."""
-        event = event_class(
-            execution_id=self.execution.id,
-            workflow_id=self.execution.workflow_id,
-            sequence=self._sequence,
-            timestamp=timestamp,
-            payload=data,
+        self.publish(
+            event_class,
+            lambda: RUN_PAYLOADS[event_class.type](run),
+            run=run.sequence if by_number else None,
         )
-        if self._held is not None:
-            self._held.append(event)
-        else:
-            self.services.broker.publish(event)

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from .._exceptions import ExecutionNotFoundError, LeaseLostError, StorageError
-from ..events import EventRecord, wire_form
+from ..events import EventRecord
 from ..graph import Workflow
 from ..runtime._records import (
     Execution,
@@ -27,7 +27,7 @@ from ..runtime._records import (
     NodeStatus,
     format_timestamp,
 )
-from ._sql import FINISHED, delivery_assignments, period_start, stats_from_days
+from ._sql import FINISHED, delivery_assignments, period_start, stats_from_days, wire_event
 from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["MemoryStorage"]
@@ -229,21 +229,17 @@ class MemoryStorage:
         stored = self._executions.get(execution_id)
         workflow_id = None if stored is None else stored.workflow_id
         # Events made from a node run are made whole now, from the run saved with them.
-        runs = {run.sequence: run for run in stored.node_executions} if stored else {}
-        try:
-            made = [
-                StoredEvent(
-                    execution_id=execution_id,
-                    sequence=record[1],
-                    data=wire_form(record, execution_id, workflow_id, runs),
-                )
-                for record in events
-            ]
-        except KeyError as missing:
-            raise StorageError(
-                f"an event of execution {execution_id!r} is made from node run {missing},"
-                " which is not stored"
-            ) from None
+        runs = {}
+        if stored is not None and any(type(record[3]) is int for record in events):
+            runs = {run.sequence: run for run in stored.node_executions}
+        made = [
+            StoredEvent(
+                execution_id=execution_id,
+                sequence=record[1],
+                data=wire_event(record, execution_id, workflow_id, runs),
+            )
+            for record in events
+        ]
         self._events.setdefault(execution_id, []).extend(made)
 
     async def list_events(self, execution_id: str, *, after_sequence: int = 0) -> list[StoredEvent]:
