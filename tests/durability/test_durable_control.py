@@ -18,6 +18,7 @@ from linkflow_engine import (
     ExecutionStatus,
     NodeRegistry,
     NodeStatus,
+    StorageError,
     WorkflowValidationError,
 )
 
@@ -409,3 +410,52 @@ async def test_a_write_that_finds_its_lease_taken_leaves_the_run_not_the_engine(
     assert after.status is ExecutionStatus.COMPLETED
     assert stored.status is ExecutionStatus.RUNNING  # the other process's to finish
     assert [r.node_id for r in stored.node_executions if r.status.value == "completed"] == ["start"]
+
+
+class FailsOnce:
+    """Storage whose first progress write fails (the database locked by another process past
+    its busy timeout, a dropped connection)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.failures = 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_progress(self, execution_id: str, **progress: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StorageError("database is locked")
+        await self.inner.save_progress(execution_id, **progress)
+
+
+async def test_a_storage_error_in_a_background_run_leaves_it_to_recovery_not_the_engine(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A run nobody awaits meets a storage error: the engine logs it and goes on (the next
+    execution runs), and recovery later finishes the execution from what was stored."""
+    storage = FailsOnce(make_shared_storage())
+    async with Engine(storage, lease_ttl=0.5, poll_interval=0.05) as engine:  # type: ignore[arg-type]
+        failed = await engine.execute(chain("noop", "noop"), wait=False)
+        with anyio.fail_after(5):  # liveness bound: the background run meets the error
+            while storage.failures:
+                await anyio.sleep(0.01)
+        after = await engine.execute(chain("noop"))
+        await wait_for_status(engine, failed.id, ExecutionStatus.COMPLETED)
+        recovered = await engine.get_execution(failed.id)
+    assert after.status is ExecutionStatus.COMPLETED
+    assert [n.status.value for n in recovered.node_executions] == ["completed"] * 3
+
+
+async def test_a_storage_error_reaches_the_caller_as_itself(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """An awaited run that meets a storage error raises that StorageError (not a group of
+    one), and the execution is left to recovery, which finishes it."""
+    storage = FailsOnce(make_shared_storage())
+    async with Engine(storage, lease_ttl=0.5, poll_interval=0.05) as engine:  # type: ignore[arg-type]
+        with pytest.raises(StorageError, match="database is locked"):
+            await engine.execute(chain("noop", "noop"))
+        (execution,), _ = await engine.list_executions()
+        await wait_for_status(engine, execution.id, ExecutionStatus.COMPLETED)

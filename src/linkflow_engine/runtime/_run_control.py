@@ -111,21 +111,35 @@ class RunControl:
     def _start(self, run: ExecutionRun) -> None:
         """Run in the background; known to cancel() from this moment on."""
         self._runs[run.execution.id] = run
-        self._task_group().start_soon(self._run, run)
+        self._task_group().start_soon(self._run_in_background, run)
+
+    async def _run_in_background(self, run: ExecutionRun) -> None:
+        """:meth:`_run` for a run nobody awaits. An error it meets (storage unreachable, say)
+        is logged instead of stopping the engine, whose task group runs it: the execution,
+        its lease released, is taken up again by recovery from what was stored."""
+        try:
+            await self._run(run)
+        except Exception:
+            logger.exception(
+                "execution %s stopped on an error; recovery will take it up", run.execution.id
+            )
 
     async def _run(self, run: ExecutionRun) -> Execution:
         self._runs[run.execution.id] = run
         if self._keeper is not None:
             self._keeper.track(run)
         try:
-            execution = await run.run()
-        except* LeaseLostError:
-            # A write learnt before the keeper did that another process took the execution
-            # over: this run leaves it (the write changed nothing), the engine goes on.
-            logger.warning("lost the lease of execution %s: leaving it", run.execution.id)
-            run.recorder.lease = None
-            run.abandon()
-            execution = run.execution
+            try:
+                execution = await run.run()
+            except* LeaseLostError:
+                # A write learnt before the keeper did that another process took the execution
+                # over: this run leaves it (the write changed nothing), the engine goes on.
+                logger.warning("lost the lease of execution %s: leaving it", run.execution.id)
+                run.recorder.lease = None
+                run.abandon()
+                execution = run.execution
+        except ExceptionGroup as group:  # the run's task groups wrap what they raise
+            raise _sole_error(group) from None
         finally:
             del self._runs[run.execution.id]
             if self._keeper is not None:
@@ -213,3 +227,12 @@ class RunControl:
         for run in list(self._runs.values()):
             if run.paused or self._storage.durable:
                 run.abandon()
+
+
+def _sole_error(group: ExceptionGroup[Exception]) -> Exception:
+    """The one error a group of one wraps (groups within it unwrapped too), else the group:
+    a caller of ``execute`` catches a StorageError as such."""
+    error: Exception = group
+    while isinstance(error, ExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
