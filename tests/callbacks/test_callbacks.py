@@ -245,3 +245,46 @@ async def test_a_storage_hiccup_does_not_stop_callbacks(tmp_path: Path) -> None:
             await delivered(receiver)
     assert storage.failed
     assert json.loads(receiver.requests[0][1])["executionId"] == execution.id
+
+
+class LosesSeparateWrites(SQLiteStorage):
+    """A storage whose every write after an execution's end fails (as if the process died
+    right after the end was stored): a callback stored on its own would be lost."""
+
+    async def save_delivery(self, delivery: dict[str, Any]) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+async def test_the_callback_is_stored_with_the_end_it_reports(tmp_path: Path) -> None:
+    """The write that stores an execution's end stores its callback too: no later write can
+    fail (or a crash come) between them and lose it."""
+    storage = LosesSeparateWrites(tmp_path / "db")
+    with running(Receiver()) as receiver:
+        async with Engine(storage, allow_outbound=["127.0.0.1"]) as engine:
+            execution = await engine.execute(chain("noop"), webhook_url=receiver.url)
+            await delivered(receiver)
+    assert execution.status is ExecutionStatus.COMPLETED
+    assert json.loads(receiver.requests[0][1])["executionId"] == execution.id
+
+
+async def test_cancelling_an_orphaned_execution_sends_its_callback(tmp_path: Path) -> None:
+    """An execution whose engine is gone, cancelled from another engine that does not run it,
+    still reports its end: the cancel stores the callback with the status."""
+    database = tmp_path / "db"
+    with running(Receiver()) as receiver:
+        async with Engine(SQLiteStorage(database), allow_outbound=["127.0.0.1"]) as first:
+            execution = await first.execute(
+                chain(node("w", "wait", config={"duration": 30})),
+                webhook_url=receiver.url,
+                wait=False,
+            )
+            await anyio.sleep(0.1)
+        # The first engine closed: the execution is left running, owned by nobody alive.
+        async with Engine(
+            SQLiteStorage(database), allow_outbound=["127.0.0.1"], recover=False
+        ) as other:
+            await other.cancel(execution.id)
+            await delivered(receiver)
+    body = json.loads(receiver.requests[0][1])
+    assert (body["executionId"], body["event"]) == (execution.id, "execution.cancelled")
+    assert len(receiver.requests) == 1

@@ -204,3 +204,28 @@ async def test_a_delivery_is_claimed_by_one_caller(storage: Storage) -> None:
     assert await storage.claim_delivery("d1", due_at=T0 + 60, until=T0 + 120)
     assert not await storage.claim_delivery("done", due_at=T0, until=T0 + 60)
     assert not await storage.claim_delivery("nope", due_at=T0, until=T0 + 60)
+
+
+async def test_an_end_stores_its_callback_only_when_it_changes_the_status(
+    storage: Storage,
+) -> None:
+    """finish_execution and transition_execution store the given delivery in their own
+    transaction when they change the status, and not when the status was already another."""
+    await storage.create_execution(make_execution("ex-1"))
+    await storage.create_execution(make_execution("ex-2"))
+    running = [ExecutionStatus.RUNNING]
+    finished = await storage.finish_execution(
+        "ex-1", expected=running, status=COMPLETED, finished_at=T0, delivery=_delivery("d1", T0)
+    )
+    cancelled = await storage.transition_execution(
+        "ex-2", expected=running, status=CANCELLED, delivery=_delivery("d2", T0)
+    )
+    late_finish = await storage.finish_execution(
+        "ex-2", expected=running, status=COMPLETED, finished_at=T0, delivery=_delivery("d3", T0)
+    )
+    late_cancel = await storage.transition_execution(
+        "ex-1", expected=running, status=CANCELLED, delivery=_delivery("d4", T0)
+    )
+    assert (finished, cancelled, late_finish, late_cancel) == (True, True, False, False)
+    pending = await storage.pending_deliveries(now=T0 + 1)
+    assert sorted(d["id"] for d in pending) == ["d1", "d2"]

@@ -1,11 +1,12 @@
 """Webhook callbacks: when an execution started with ``webhook_url`` ends, POST the documented
 body there.
 
-Deliveries are durable: each is stored *before* its first attempt, so one that was never
-delivered (the process died, the receiver was down) is picked up by the next engine that starts
-on the storage. Each attempt is signed (``X-Linkflow-Signature: sha256=<hex HMAC of the raw
-body>`` when a secret is configured), checked against the outbound policy, retried with backoff
-(seven attempts over about a minute by default) and written to the execution's logs.
+Deliveries are durable: each is stored by the same write that stores the end it reports (the
+run's final status, or a cancel), so no crash or failure between the two can lose it; one that
+was never delivered (the process died, the receiver was down) is picked up by the next engine
+that starts on the storage. Each attempt is signed (``X-Linkflow-Signature: sha256=<hex HMAC of
+the raw body>`` when a secret is configured), checked against the outbound policy, retried with
+backoff (seven attempts over about a minute by default) and written to the execution's logs.
 
 Engines sharing a storage each deliver what is due, so an attempt is *claimed* first: the
 engine moves the delivery's due time ``CLAIM_SECONDS`` ahead, on the condition that it is still
@@ -34,7 +35,13 @@ if TYPE_CHECKING:
 
     from ..storage.base import Storage
 
-__all__ = ["DEFAULT_RETRY_DELAYS", "CallbackService", "callback_body", "signature"]
+__all__ = [
+    "DEFAULT_RETRY_DELAYS",
+    "CallbackService",
+    "callback_body",
+    "callback_delivery",
+    "signature",
+]
 
 logger = logging.getLogger("linkflow_engine.callbacks")
 
@@ -60,6 +67,24 @@ def callback_body(execution: Execution) -> dict[str, Any]:
     if execution.error is not None:
         body["error"] = execution.error.to_dict()
     return body
+
+
+def callback_delivery(ended: Execution, now: float) -> dict[str, Any] | None:
+    """The delivery of the callback reporting ``ended`` (the execution as its end is about to
+    be stored), due ``now``, for the write that stores that end; None without a webhook URL."""
+    url = ended.options.get("webhookUrl")
+    if not url:
+        return None
+    return {
+        "id": f"dlv-{os.urandom(12).hex()}",
+        "executionId": ended.id,
+        "url": url,
+        "body": json.dumps(callback_body(ended), separators=(",", ":"), default=str),
+        "attempts": 0,
+        "nextAttemptAt": now,
+        "status": "pending",
+        "lastError": None,
+    }
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -93,21 +118,8 @@ class CallbackService:
         self.clock = self._clock.now
         self._wake = anyio.Event()
 
-    async def enqueue(self, execution: Execution, url: str) -> None:
-        """Store the callback of a finished execution for delivery."""
-        body = json.dumps(callback_body(execution), separators=(",", ":"), default=str)
-        await self.storage.save_delivery(
-            {
-                "id": f"dlv-{os.urandom(12).hex()}",
-                "executionId": execution.id,
-                "url": url,
-                "body": body,
-                "attempts": 0,
-                "nextAttemptAt": self.clock(),
-                "status": "pending",
-                "lastError": None,
-            }
-        )
+    def wake(self) -> None:
+        """A delivery was just stored: look for due ones now, not at the next round."""
         self._wake.set()
 
     async def run(self) -> None:

@@ -295,9 +295,8 @@ class Engine(EngineHistory):
         return await self._control.launch(execution, checked, starts, reused, wait=wait)
 
     async def _after_run(self, execution: Execution) -> None:
-        url = execution.options.get("webhookUrl")
-        if url and execution.status.is_terminal:
-            await self._callbacks.enqueue(execution, url)
+        if execution.options.get("webhookUrl") and execution.status.is_terminal:
+            self._callbacks.wake()  # its delivery was stored with its end
         if self._task_group is not None and self._error_workflows.should_handle(execution):
             self._task_group.start_soon(self._error_workflows.handle, execution)
 
@@ -326,7 +325,10 @@ class Engine(EngineHistory):
         """Cancel a pending, running or paused execution, in this process or any other that
         shares the storage (ExecutionConflictError when it has already finished); returns the
         execution as stored afterwards."""
-        return await self._control.cancel(execution_id, now=self.clock.now())
+        cancelled = await self._control.cancel(execution_id, now=self.clock.now())
+        if cancelled.options.get("webhookUrl"):
+            self._callbacks.wake()  # its delivery was stored with the cancel
+        return cancelled
 
     async def resume(self, execution_id: str, *, step: bool = False) -> Execution:
         """Resume a paused (debug mode) execution, here or in the process that holds it;

@@ -28,6 +28,7 @@ from ..events import (
 from ..graph import Node
 from ..nodes._context import ExecutionInfo
 from ..outbound import OutboundPolicy
+from ._callbacks import callback_delivery
 from ._node_steps import NodeSteps
 from ._plan import ExecutionPlan
 from ._recorder import Recorder
@@ -250,17 +251,24 @@ class ExecutionRun(NodeSteps):
         # save, a transition, another save and a release were.
         execution = self.execution
         error = self.failure if status is ExecutionStatus.FAILED else None
-        self.recorder.hold()
-        self._announce_end(
-            attrs.evolve(execution, status=status, finished_at=now, error=error or execution.error)
+        cancelled_at = now if status is ExecutionStatus.CANCELLED else None
+        ended = attrs.evolve(
+            execution,
+            status=status,
+            finished_at=now,
+            cancelled_at=cancelled_at or execution.cancelled_at,
+            error=error or execution.error,
         )
+        self.recorder.hold()
+        self._announce_end(ended)
         finished = await self.recorder.finish(
             expected=(ExecutionStatus.RUNNING, ExecutionStatus.PAUSED),
             status=status,
             finished_at=now,
-            cancelled_at=now if status is ExecutionStatus.CANCELLED else None,
+            cancelled_at=cancelled_at,
             error=error,
             outputs=execution.outputs,
+            delivery=callback_delivery(ended, now),
         )
         if finished:
             execution.status, execution.finished_at = status, now

@@ -15,8 +15,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from .._exceptions import ExecutionConflictError, LeaseLostError
 from ..graph import Workflow
+from ._callbacks import callback_delivery
 from ._executor import ExecutionRun, RunServices
 from ._plan import plan_for
 from ._records import Execution, ExecutionStatus, NodeExecution
@@ -149,13 +152,20 @@ class RunControl:
         return execution
 
     async def cancel(self, execution_id: str, *, now: float) -> Execution:
-        """Store the cancel, then stop the run if it is here (see ``Engine.cancel``)."""
+        """Store the cancel, with the callback that reports it, then stop the run if it is
+        here (see ``Engine.cancel``). The callback goes with the cancel because the run may
+        be nowhere (its process died) to report its end."""
+        stored = await self._storage.get_execution(execution_id)
+        ended = attrs.evolve(
+            stored, status=ExecutionStatus.CANCELLED, finished_at=now, cancelled_at=now
+        )
         cancelled = await self._storage.transition_execution(
             execution_id,
             expected=(ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSED),
             status=ExecutionStatus.CANCELLED,
             cancelled_at=now,
             finished_at=now,
+            delivery=callback_delivery(ended, now),
         )
         if not cancelled:
             stored = await self._storage.get_execution(execution_id)

@@ -14,7 +14,13 @@ import psycopg
 from .._exceptions import ExecutionNotFoundError
 from . import _sql
 
-__all__ = ["Deliveries"]
+__all__ = ["DELIVERY_PUT", "Deliveries"]
+
+DELIVERY_PUT = (
+    "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in _sql.DELIVERY_FIELDS.values())
+)
+"""A delivery (the fields of ``_sql.delivery_params``), inserted or replaced by id."""
 
 Execute = Callable[[str, Sequence[Any]], Awaitable[psycopg.AsyncCursor[Any]]]
 Rows = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
@@ -40,14 +46,7 @@ class Deliveries:
         return cursor.rowcount == 1
 
     async def save(self, delivery: dict[str, Any]) -> None:
-        updates = ", ".join(
-            f"{column} = excluded.{column}" for column in _sql.DELIVERY_FIELDS.values()
-        )
-        await self._execute(
-            "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates}",
-            _sql.delivery_params(delivery),
-        )
+        await self._execute(DELIVERY_PUT, _sql.delivery_params(delivery))
 
     async def pending(self, now: float, limit: int) -> list[dict[str, Any]]:
         rows = await self._rows(

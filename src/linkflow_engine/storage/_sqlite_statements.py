@@ -13,6 +13,7 @@ from __future__ import annotations
 from . import _sql
 
 __all__ = [
+    "DELIVERY_PUT",
     "EVENT_INSERT",
     "EXECUTION_INSERT",
     "EXECUTION_INSERT_SHARING",
@@ -41,6 +42,8 @@ def keys_of(num: str, key: str = "key") -> str:
     return f"{key} >= {num} << {KEY_BITS} AND {key} < ({num} + 1) << {KEY_BITS}"
 
 
+# A webhook callback delivery (the fields of _sql.delivery_params), inserted or replaced by id.
+DELIVERY_PUT = "INSERT OR REPLACE INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 # Executions refer to their workflow snapshot by key (see migration 5).
 SNAPSHOT_INSERT = "INSERT INTO snapshots VALUES (?, ?) ON CONFLICT DO NOTHING"
 # An execution, holding its lease from the start when the last three values say so.

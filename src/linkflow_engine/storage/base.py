@@ -156,10 +156,12 @@ class Storage(Protocol):
         cancelled_at: float | None = None,
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
+        delivery: dict[str, Any] | None = None,
     ) -> bool:
         """Compare-and-set: when the stored status is one of ``expected``, set ``status`` and
-        the given (non-None) fields and return True; otherwise change nothing and return False.
-        ExecutionNotFoundError when the execution does not exist."""
+        the given (non-None) fields, :meth:`save_delivery` of ``delivery`` (the callback that
+        reports this change) in the same transaction, and return True; otherwise change
+        nothing and return False. ExecutionNotFoundError when the execution does not exist."""
         ...
 
     async def finish_execution(
@@ -177,13 +179,15 @@ class Storage(Protocol):
         events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
+        delivery: dict[str, Any] | None = None,
     ) -> bool:
         """An execution's last write, in one transaction: :meth:`transition_execution` to its
         final ``status``, and only when that changed the status, :meth:`save_progress` of the
-        last ``nodes``, ``logs`` and ``events`` (under ``fence``) and :meth:`release_lease` of
-        ``lease``. False, with nothing written, when the stored status was not one of
-        ``expected`` (another process ended it first); ExecutionNotFoundError when there is no
-        such execution; StorageError, with nothing written, for a stale fence."""
+        last ``nodes``, ``logs`` and ``events`` (under ``fence``), :meth:`save_delivery` of
+        ``delivery`` (the callback reporting the end) and :meth:`release_lease` of ``lease``.
+        False, with nothing written, when the stored status was not one of ``expected``
+        (another process ended it first); ExecutionNotFoundError when there is no such
+        execution; StorageError, with nothing written, for a stale fence."""
         ...
 
     async def get_status(self, execution_id: str) -> ExecutionStatus:

@@ -138,10 +138,13 @@ class MemoryStorage:
         cancelled_at: float | None = None,
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
+        delivery: dict[str, Any] | None = None,
     ) -> bool:
         stored = self._get(execution_id)
         if stored.status not in expected:
             return False
+        if delivery is not None:
+            await self.save_delivery(delivery)
         stored.status = status
         if started_at is not None:
             stored.started_at = started_at
@@ -170,6 +173,7 @@ class MemoryStorage:
         events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
+        delivery: dict[str, Any] | None = None,
     ) -> bool:
         # No await below suspends, so no other task sees a half-done finish.
         if self._get(execution_id).status not in expected:
@@ -177,7 +181,7 @@ class MemoryStorage:
         self._check_fence(execution_id, fence)
         await self.transition_execution(
             execution_id, expected=expected, status=status, finished_at=finished_at,
-            cancelled_at=cancelled_at, error=error, outputs=outputs,
+            cancelled_at=cancelled_at, error=error, outputs=outputs, delivery=delivery,
         )  # fmt: skip
         await self.save_progress(execution_id, nodes=nodes, logs=logs, events=events)
         if lease is not None:

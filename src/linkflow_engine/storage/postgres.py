@@ -33,7 +33,7 @@ from ..runtime._records import (
     format_timestamp,
 )
 from . import _sql
-from ._postgres_deliveries import Deliveries
+from ._postgres_deliveries import DELIVERY_PUT, Deliveries
 from ._postgres_listener import listen, status_channel
 from ._postgres_progress import (
     TransitionFields,
@@ -253,12 +253,21 @@ class PostgresStorage:
         cancelled_at: float | None = None,
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
+        delivery: dict[str, Any] | None = None,
     ) -> bool:
         fields: TransitionFields = (started_at, finished_at, cancelled_at, error, outputs)
         async with self.pool.connection() as connection:
-            changed = await transition(
-                connection, self.status_channel, execution_id, expected, status, fields
-            )
+            if delivery is None:  # one statement, its own transaction
+                changed = await transition(
+                    connection, self.status_channel, execution_id, expected, status, fields
+                )
+            else:
+                async with connection.transaction():
+                    changed = await transition(
+                        connection, self.status_channel, execution_id, expected, status, fields
+                    )
+                    if changed:
+                        await connection.execute(pg(DELIVERY_PUT), _sql.delivery_params(delivery))
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -278,6 +287,7 @@ class PostgresStorage:
         events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
+        delivery: dict[str, Any] | None = None,
     ) -> bool:
         writes = progress_writes(execution_id, nodes, logs, events, fence)
         fields: TransitionFields = (None, finished_at, cancelled_at, error, outputs)
@@ -287,6 +297,8 @@ class PostgresStorage:
             )
             if changed:
                 await write_end(connection, execution_id, writes, fence, lease)
+                if delivery is not None:
+                    await connection.execute(pg(DELIVERY_PUT), _sql.delivery_params(delivery))
         if not changed:
             await self._require_execution(execution_id)
         return changed

@@ -44,6 +44,7 @@ from ._sqlite_reads import read_events, read_execution, read_node_outputs
 from ._sqlite_rows import event_batch, event_text, execution_of, snapshot_key
 from ._sqlite_schema import migrate
 from ._sqlite_statements import (
+    DELIVERY_PUT,
     EVENT_INSERT,
     EXECUTION_INSERT,
     EXECUTION_INSERT_SHARING,
@@ -243,11 +244,16 @@ class SQLiteStorage:
         cancelled_at: float | None = None,
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
+        delivery: dict[str, Any] | None = None,
     ) -> bool:
-        changed = transition(
-            self._db, execution_id, expected, status,
-            started_at, finished_at, cancelled_at, error, outputs,
-        )  # fmt: skip
+        fields = (started_at, finished_at, cancelled_at, error, outputs)
+        if delivery is None:  # one statement, its own transaction
+            changed = transition(self._db, execution_id, expected, status, *fields)
+        else:
+            with self._write_lock() as db:
+                changed = transition(db, execution_id, expected, status, *fields)
+                if changed:
+                    db.execute(DELIVERY_PUT, _sql.delivery_params(delivery))
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -267,6 +273,7 @@ class SQLiteStorage:
         events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
+        delivery: dict[str, Any] | None = None,
     ) -> bool:
         with self._write_lock() as db:
             changed = finish(
@@ -275,6 +282,8 @@ class SQLiteStorage:
             )  # fmt: skip
             if changed:  # under the fence the finish checked, with the write lock held since
                 write_progress(self._cursor, execution_id, nodes, logs, events, None)
+                if delivery is not None:
+                    db.execute(DELIVERY_PUT, _sql.delivery_params(delivery))
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -442,10 +451,7 @@ class SQLiteStorage:
         return inserted == 1
 
     async def save_delivery(self, delivery: dict[str, Any]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            _sql.delivery_params(delivery),
-        )
+        self._db.execute(DELIVERY_PUT, _sql.delivery_params(delivery))
 
     async def pending_deliveries(self, *, now: float, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._db.execute(
