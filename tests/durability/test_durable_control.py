@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,6 +22,7 @@ from linkflow_engine import (
     StorageError,
     WorkflowValidationError,
 )
+from linkflow_engine.storage.sqlite import SQLiteStorage
 
 
 def counting_chain(**fail: bool) -> dict[str, Any]:
@@ -459,3 +461,39 @@ async def test_a_storage_error_reaches_the_caller_as_itself(
             await engine.execute(chain("noop", "noop"))
         (execution,), _ = await engine.list_executions()
         await wait_for_status(engine, execution.id, ExecutionStatus.COMPLETED)
+
+
+class AlwaysFails:
+    """Storage whose progress writes of one execution's first node always fail."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.attempts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_progress(self, execution_id: str, **progress: Any) -> None:
+        if any(n.node_id == "start" for n in progress.get("nodes", ())):
+            self.attempts += 1
+            raise StorageError("disk I/O error")
+        await self.inner.save_progress(execution_id, **progress)
+
+
+async def test_a_run_that_keeps_stopping_on_an_error_is_retried_ever_less_often(
+    tmp_path: Path,
+) -> None:
+    """Recovery takes up again an execution whose run stopped on an error, but after each
+    stop in a row it waits twice as long (two leases' time first): an error that persists
+    does not rerun the execution's nodes every round."""
+    storage = AlwaysFails(SQLiteStorage(tmp_path / "linkflow.db"))
+    async with Engine(storage, lease_ttl=0.3, poll_interval=0.02) as engine:  # type: ignore[arg-type]
+        await engine.execute(chain("noop"), wait=False)
+        with anyio.fail_after(10):  # liveness bound
+            while storage.attempts < 1:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.45)  # recovery rounds came and went: none may take it yet
+        assert storage.attempts == 1
+        with anyio.fail_after(10):  # liveness bound: it is taken up again
+            while storage.attempts < 2:
+                await anyio.sleep(0.01)

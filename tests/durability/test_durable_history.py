@@ -264,3 +264,25 @@ async def test_a_replay_after_a_loop_ran_again_says_what_was_heard(
     assert [e["type"] for e in first_attempt].count("execution.node.completed") >= 2
     assert calls.count(1) == 2  # the body ran again for the first item, under its old numbers
     assert [replayed[e["sequence"]] for e in first_attempt] == first_attempt
+
+
+async def test_an_output_json_cannot_hold_is_stored_as_its_text(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A node's output holding a value JSON has no form for is stored as that value's str():
+    the run completes (it stopped, at every recovery again, when the write refused it)."""
+    registry = NodeRegistry()
+
+    class Money:
+        def __str__(self) -> str:
+            return "12.50 EUR"
+
+    @registry.register("price")
+    async def price(ctx: Any) -> dict[str, Any]:
+        return {"price": Money(), "big": 2**70}
+
+    async with Engine(make_shared_storage(), registry) as engine:
+        execution = await engine.execute(chain(node("p", "price")))
+        stored = await engine.get_execution(execution.id, include_data=True)
+    assert execution.status is ExecutionStatus.COMPLETED, execution.error
+    assert stored.node("p").output == {"price": "12.50 EUR", "big": 2**70}

@@ -36,6 +36,10 @@ __all__ = ["RunControl"]
 
 logger = logging.getLogger("linkflow_engine.runtime")
 
+RETRY_CAP = 3600.0
+"""Seconds: the longest an execution whose run keeps stopping on an error waits for the next
+attempt of this engine's recovery."""
+
 
 class RunControl:
     """Starts, controls and takes over the engine's runs.
@@ -62,6 +66,9 @@ class RunControl:
         self._task_group = task_group
         self._on_end = on_end
         self._runs: dict[str, ExecutionRun] = {}
+        self._stopped: dict[str, tuple[int, float]] = {}
+        """Executions whose run here stopped on an error: how many times in a row, and the
+        (monotonic) time before which recovery leaves them alone."""
 
     def __repr__(self) -> str:
         return f"RunControl(runs={len(self._runs)})"
@@ -119,13 +126,27 @@ class RunControl:
     async def _run_in_background(self, run: ExecutionRun) -> None:
         """:meth:`_run` for a run nobody awaits. An error it meets (storage unreachable, say)
         is logged instead of stopping the engine, whose task group runs it: the execution,
-        its lease released, is taken up again by recovery from what was stored."""
+        its lease released, is taken up again by recovery from what was stored; after each
+        such stop in a row, recovery here waits twice as long (from two leases' time, up to
+        :data:`RETRY_CAP`), so an error that persists does not rerun its nodes every round."""
+        execution_id = run.execution.id
         try:
             await self._run(run)
         except Exception:
+            if not self._storage.durable:
+                logger.exception("execution %s stopped on an error", execution_id)
+                return
+            stops = self._stopped.get(execution_id, (0, 0.0))[0] + 1
+            ttl = self._keeper.lease_ttl if self._keeper is not None else 30.0
+            wait = min(ttl * 2**stops, RETRY_CAP)
+            self._stopped[execution_id] = (stops, time.monotonic() + wait)
             logger.exception(
-                "execution %s stopped on an error; recovery will take it up", run.execution.id
-            )
+                "execution %s stopped on an error (%d in a row); recovery takes it up again"
+                " in %.0f s at the earliest",
+                execution_id, stops, wait,
+            )  # fmt: skip
+        else:
+            self._stopped.pop(execution_id, None)
 
     async def _run(self, run: ExecutionRun) -> Execution:
         self._runs[run.execution.id] = run
@@ -203,9 +224,16 @@ class RunControl:
             return []
         taken = []
         for execution_id in await self._storage.recoverable_executions(now=time.time()):
-            if execution_id not in self._runs and await self._take_over(execution_id):
+            if execution_id in self._runs or self._waits(execution_id):
+                continue
+            if await self._take_over(execution_id):
                 taken.append(execution_id)
         return taken
+
+    def _waits(self, execution_id: str) -> bool:
+        """Its run stopped on an error here, and its time for another attempt has not come."""
+        stopped = self._stopped.get(execution_id)
+        return stopped is not None and time.monotonic() < stopped[1]
 
     async def _take_over(self, execution_id: str) -> bool:
         """Claim the lease of a stored execution and run it on from its record (False when a

@@ -96,7 +96,7 @@ WHERE status IN ('completed', 'failed', 'cancelled') AND ({condition})
 
 
 # The stdlib encoder writes what orjson refuses (integers beyond 64 bits).
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
@@ -115,9 +115,11 @@ def workflow_from_json(document: str) -> Workflow:
 def dump(value: Any) -> str:
     """``value`` as compact JSON text. orjson writes it ~10x faster than the stdlib (a node's
     progress write serializes its input, output and events: measured 12 -> 2 µs per node).
-    Like JavaScript's ``JSON.stringify``, NaN and infinities become ``null``."""
+    Like JavaScript's ``JSON.stringify``, NaN and infinities become ``null``; a value JSON has
+    no form for (an object of a node's own class, bytes) is stored as its ``str()``: a node's
+    output that cannot be written would otherwise stop its execution at every attempt."""
     try:
-        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
     except orjson.JSONEncodeError:
         return _encode(value)
 
