@@ -414,20 +414,22 @@ async def test_a_write_that_finds_its_lease_taken_leaves_the_run_not_the_engine(
     assert [r.node_id for r in stored.node_executions if r.status.value == "completed"] == ["start"]
 
 
-class FailsOnce:
-    """Storage whose first progress write fails (the database locked by another process past
-    its busy timeout, a dropped connection)."""
+class FailingWrites:
+    """Storage whose progress writes fail (the database locked by another process past its
+    busy timeout, a dropped connection, a disk error): the first ``times`` of them, or every
+    one when ``times`` is None. ``failures`` counts the writes that failed."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, times: int | None = 1) -> None:
         self.inner = inner
-        self.failures = 1
+        self.times = times
+        self.failures = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     async def save_progress(self, execution_id: str, **progress: Any) -> None:
-        if self.failures:
-            self.failures -= 1
+        if self.times is None or self.failures < self.times:
+            self.failures += 1
             raise StorageError("database is locked")
         await self.inner.save_progress(execution_id, **progress)
 
@@ -437,11 +439,11 @@ async def test_a_storage_error_in_a_background_run_leaves_it_to_recovery_not_the
 ) -> None:
     """A run nobody awaits meets a storage error: the engine logs it and goes on (the next
     execution runs), and recovery later finishes the execution from what was stored."""
-    storage = FailsOnce(make_shared_storage())
+    storage = FailingWrites(make_shared_storage())
     async with Engine(storage, lease_ttl=0.5, poll_interval=0.05) as engine:  # type: ignore[arg-type]
         failed = await engine.execute(chain("noop", "noop"), wait=False)
         with anyio.fail_after(5):  # liveness bound: the background run meets the error
-            while storage.failures:
+            while not storage.failures:
                 await anyio.sleep(0.01)
         after = await engine.execute(chain("noop"))
         await wait_for_status(engine, failed.id, ExecutionStatus.COMPLETED)
@@ -455,29 +457,12 @@ async def test_a_storage_error_reaches_the_caller_as_itself(
 ) -> None:
     """An awaited run that meets a storage error raises that StorageError (not a group of
     one), and the execution is left to recovery, which finishes it."""
-    storage = FailsOnce(make_shared_storage())
+    storage = FailingWrites(make_shared_storage())
     async with Engine(storage, lease_ttl=0.5, poll_interval=0.05) as engine:  # type: ignore[arg-type]
         with pytest.raises(StorageError, match="database is locked"):
             await engine.execute(chain("noop", "noop"))
         (execution,), _ = await engine.list_executions()
         await wait_for_status(engine, execution.id, ExecutionStatus.COMPLETED)
-
-
-class AlwaysFails:
-    """Storage whose progress writes of one execution's first node always fail."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.attempts = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def save_progress(self, execution_id: str, **progress: Any) -> None:
-        if any(n.node_id == "start" for n in progress.get("nodes", ())):
-            self.attempts += 1
-            raise StorageError("disk I/O error")
-        await self.inner.save_progress(execution_id, **progress)
 
 
 async def test_a_run_that_keeps_stopping_on_an_error_is_retried_ever_less_often(
@@ -486,14 +471,14 @@ async def test_a_run_that_keeps_stopping_on_an_error_is_retried_ever_less_often(
     """Recovery takes up again an execution whose run stopped on an error, but after each
     stop in a row it waits twice as long (two leases' time first): an error that persists
     does not rerun the execution's nodes every round."""
-    storage = AlwaysFails(SQLiteStorage(tmp_path / "linkflow.db"))
+    storage = FailingWrites(SQLiteStorage(tmp_path / "linkflow.db"), times=None)
     async with Engine(storage, lease_ttl=0.3, poll_interval=0.02) as engine:  # type: ignore[arg-type]
         await engine.execute(chain("noop"), wait=False)
         with anyio.fail_after(10):  # liveness bound
-            while storage.attempts < 1:
+            while storage.failures < 1:
                 await anyio.sleep(0.01)
         await anyio.sleep(0.45)  # recovery rounds came and went: none may take it yet
-        assert storage.attempts == 1
+        assert storage.failures == 1
         with anyio.fail_after(10):  # liveness bound: it is taken up again
-            while storage.attempts < 2:
+            while storage.failures < 2:
                 await anyio.sleep(0.01)
