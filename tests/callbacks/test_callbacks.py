@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 import pytest
 from callback_receiver import Receiver, running
 
 from builders import chain, node
-from linkflow_engine import Engine, ExecutionStatus, WorkflowValidationError
+from linkflow_engine import Engine, ExecutionStatus, NodeRegistry, WorkflowValidationError
 from linkflow_engine.runtime._callbacks import signature
 from linkflow_engine.storage.sqlite import SQLiteStorage
 
@@ -288,3 +289,22 @@ async def test_cancelling_an_orphaned_execution_sends_its_callback(tmp_path: Pat
     body = json.loads(receiver.requests[0][1])
     assert (body["executionId"], body["event"]) == (execution.id, "execution.cancelled")
     assert len(receiver.requests) == 1
+
+
+async def test_a_callback_body_is_strict_json_whatever_the_outputs_hold() -> None:
+    """NaN in an output is written as null (the body used to carry NaN, which is not JSON)."""
+    registry = NodeRegistry()
+
+    @registry.register("not_a_number")
+    async def not_a_number(ctx: Any) -> dict[str, Any]:
+        return {"ratio": float("nan")}  # plain JSON to orjson: it reaches the end as NaN
+
+    with running(Receiver()) as receiver:
+        async with Engine(registry=registry, allow_outbound=["127.0.0.1"]) as engine:
+            await engine.execute(
+                chain(node("n", "not_a_number")), webhook_url=receiver.url, wait=False
+            )
+            await delivered(receiver)
+    _, raw = receiver.requests[0]
+    body = orjson.loads(raw)  # strict: refuses NaN
+    assert body["outputs"]["n"] == {"ratio": None}

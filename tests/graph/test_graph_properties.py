@@ -22,7 +22,8 @@ from linkflow_engine.graph import (
 
 ids = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=6)
 short_text = st.text(max_size=8)
-# A workflow's name is stored as text, which holds no NUL character (the schema refuses one).
+# Workflow and node names are stored as text, which holds no NUL character (the schema refuses
+# one, and lone surrogates, which st.text never draws).
 names = st.text(st.characters(blacklist_characters="\x00"), max_size=8)
 json_values = st.recursive(
     st.none()
@@ -53,7 +54,7 @@ node_docs = st.fixed_dictionaries(
         "config": json_objects,
     },
     optional={
-        "name": short_text,
+        "name": names,
         "position": st.none() | st.fixed_dictionaries({"x": st.integers(), "y": st.integers()}),
         "disabled": st.booleans(),
         "retryOnFail": st.booleans(),
@@ -139,7 +140,7 @@ def _nodes() -> st.SearchStrategy[Node]:
         Node,
         id=ids,
         type=st.sampled_from(["noop", "set"]),
-        name=short_text,
+        name=names,
         config=json_objects,
         disabled=st.booleans(),
         max_retries=st.integers(0, 9),

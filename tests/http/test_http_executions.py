@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 import httpx
+import orjson
 from http_documents import USER, document, failing, slow
 
 from linkflow_engine import Engine
@@ -160,3 +161,25 @@ async def test_resume_a_paused_debug_run(client: httpx.AsyncClient, engine: Engi
     answer = await client.post(f"/executions/{execution_id}/resume", json={"step": False})
     assert answer.json()["data"]["execution"]["id"] == execution_id
     assert (await settle(client, execution_id))["status"] == "completed"
+
+
+async def test_answers_are_strict_json_when_an_output_holds_nan(client: httpx.AsyncClient) -> None:
+    """An expression's NaN in an output is answered as null: the body is JSON any client reads
+    (it carried NaN, which strict parsers refuse)."""
+    workflow = {
+        "id": "wf-nan",
+        "name": "NaN",
+        "nodes": [
+            {"id": "start", "type": "manual_trigger", "name": "Start"},
+            {
+                "id": "calc",
+                "type": "set",
+                "name": "Calc",
+                "config": {"values": {"r": "{{ 0 / 0 }}"}},
+            },
+        ],
+        "connections": [{"source": "start", "target": "calc"}],
+    }
+    answer = await client.post("/execute", json={"workflow": workflow})
+    data = orjson.loads(answer.content)["data"]  # strict: refuses NaN
+    assert data["outputs"]["calc"]["r"] is None

@@ -9,7 +9,6 @@ into the error envelope, and anything unexpected into a generic 500 (logged here
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .._exceptions import LinkflowError, WorkflowValidationError
+from .._stored_values import dump
 
 __all__ = [
     "STATUS_BY_CODE",
@@ -98,11 +98,11 @@ class ApiError(Exception):
 
 
 class _Json(JSONResponse):
-    """JSON without the spaces; values JSON cannot carry (dates in node output) become text."""
+    """JSON without the spaces, written as storage writes it (a date becomes its ISO text, NaN
+    null: see :mod:`linkflow_engine._stored_values`)."""
 
     def render(self, content: Any) -> bytes:
-        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
-        return text.encode("utf-8")
+        return dump(content).encode("utf-8")
 
 
 def success(data: Any, *, status: int = 200, pagination: Json | None = None) -> Response:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .._exceptions import ExecutionNotFoundError
+from .._stored_values import dump
 from ..webhooks import (
     METHODS,
     Webhook,
@@ -177,7 +178,7 @@ class WebhooksApi:
         answer = await self.dispatcher.dispatch(incoming)
         if answer.text:
             return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
-        content = json.dumps(answer.body, ensure_ascii=False, separators=(",", ":"), default=str)
+        content = dump(answer.body)
         return Response(
             content,
             status_code=answer.status,

@@ -19,7 +19,6 @@ while storage catches up. Each client thus sees every sequence once, in order.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .._exceptions import ExecutionNotFoundError, WorkflowValidationError
+from .._stored_values import dump
 from ..events import Event, Subscription
 from ..runtime import Engine
 from ._ws_protocol import Message, Request, parse_request
@@ -159,7 +159,7 @@ class _Connection:
 
     async def send(self, message: Message) -> None:
         # One writer at a time: the forwarder, replays and replies share the socket.
-        text = json.dumps(message, separators=(",", ":"), default=str)
+        text = dump(message)
         async with self._send_lock:
             await self.websocket.send_text(text)
 

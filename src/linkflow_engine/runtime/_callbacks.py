@@ -17,7 +17,6 @@ callback twice: deliveries are at least once, never concurrent).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._clock import Clock, SystemClock
+from .._stored_values import dump, text
 from ..outbound import OutboundPolicy, OutboundRefused
 from ._records import Execution, LogEntry, format_timestamp
 
@@ -79,7 +79,7 @@ def callback_delivery(ended: Execution, now: float) -> dict[str, Any] | None:
         "id": f"dlv-{os.urandom(12).hex()}",
         "executionId": ended.id,
         "url": url,
-        "body": json.dumps(callback_body(ended), separators=(",", ":"), default=str),
+        "body": dump(callback_body(ended)),
         "attempts": 0,
         "nextAttemptAt": now,
         "status": "pending",
@@ -205,7 +205,7 @@ class CallbackService:
         entry = LogEntry(
             timestamp=self.clock(),
             level=level,
-            message=f"Callback attempt {attempt}: {outcome}",
+            message=text(f"Callback attempt {attempt}: {outcome}"),
             data=data,
         )
         try:

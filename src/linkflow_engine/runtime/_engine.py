@@ -20,6 +20,7 @@ from anyio.abc import TaskGroup
 
 from .._clock import Clock, SystemClock
 from .._exceptions import ExecutionConflictError
+from .._stored_values import plain
 from ..events import Callback, Event, EventBroker, LocalEventBroker, Subscription
 from ..graph import Workflow, validate_workflow
 from ..nodes import NodeRegistry
@@ -247,6 +248,7 @@ class Engine(EngineHistory):
             workflow = await self.storage.get_workflow(workflow)
         checked = self.validate(workflow)
         mode = execution_mode(mode)
+        input_data = plain(input_data)  # as a recovered run reads it back
         starts = start_nodes(checked, self.registry, input_data, start_node_id, mode)
         reused = await partial_reuse(self.storage, checked, start_node_id) if run_partial else []
         execution = new_execution(checked, input_data, mode, triggered_by, self.clock)
@@ -288,7 +290,7 @@ class Engine(EngineHistory):
             self.registry,
             self.clock,
             from_node=from_node,
-            input_overrides=input_overrides,
+            input_overrides=plain(input_overrides),
             triggered_by=triggered_by,
             webhook_url=webhook_url,
         )

@@ -15,6 +15,7 @@ from .._exceptions import (
     NodeError,
     NodeTimeoutError,
 )
+from .._stored_values import plain
 from ..events import Event, NodeCompleted, NodeFailed, NodeSkipped, NodeStarted
 from ..expressions import Expression, Template, compile_expression
 from ..graph import Connection, Node
@@ -203,8 +204,12 @@ class NodeSteps:
                     f"node {node.name!r} timed out after {node.timeout} ms",
                     details={"timeout": node.timeout},
                 )
+        # What it emitted as storage reads it back: the nodes after it see what they would see
+        # in a run recovered from storage.
         emitted = ctx.emitted
-        return emitted if emitted is not None else {self.plan.default_port[node.id]: result}
+        if emitted is None:
+            return {self.plan.default_port[node.id]: plain(result)}
+        return {port: plain(value) for port, value in emitted.items()}
 
     @staticmethod
     async def _invoke(
@@ -364,7 +369,7 @@ def _error_of(node: Node, error: BaseException) -> ExecutionError:
             code=error.code,
             node_id=node.id,
             node_name=node.name,
-            details=payload.get("details"),
+            details=plain(payload.get("details")),
         )
     return ExecutionError(
         message=str(error) or type(error).__name__,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from .._stored_values import plain, text
 from ..events import RUN_PAYLOADS, Event, EventRecord, ExecutionLogged
 from ._records import Execution, LogEntry, NodeExecution, NodeStatus
 
@@ -216,9 +217,9 @@ class Recorder:
         entry = LogEntry(
             timestamp=self.services.clock(),
             level=level,
-            message=message,
+            message=text(message),
             node_id=node.id if node is not None else None,
-            data=data or None,
+            data=plain(data) if data else None,
         )
         self.execution.logs.append(entry)
         # The line's event bears the line's own time: a log line and its event are one record.

@@ -19,9 +19,11 @@ from typing import Any
 import attrs
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.string import StrDumperUnknown
 from psycopg_pool import AsyncConnectionPool
 
 from .._exceptions import ExecutionNotFoundError, StorageError
+from .._stored_values import text
 from ..events import EventRecord
 from ..graph import Workflow
 from ..runtime._records import (
@@ -70,6 +72,24 @@ def _session_options(dsn: str, schema: str) -> str:
     return f'{given} -c search_path="{schema}"'.strip()
 
 
+class _TextDumper(StrDumperUnknown):
+    """PostgreSQL text cannot hold NUL, which a log line or an error message may carry (psycopg
+    refuses the whole write, at every attempt): it is written as U+FFFD, the replacement
+    character, as is a lone surrogate. JSON columns keep both (JSON text escapes them)."""
+
+    def dump(self, obj: str) -> Any:
+        if "\x00" in obj:
+            obj = obj.replace("\x00", "\ufffd")
+        try:
+            return super().dump(obj)
+        except UnicodeEncodeError:
+            return super().dump(text(obj))
+
+
+async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:
+    connection.adapters.register_dumper(str, _TextDumper)
+
+
 class PostgresStorage:
     """Executions in one PostgreSQL schema.
 
@@ -113,6 +133,7 @@ class PostgresStorage:
             min_size=self._min_size,
             max_size=self._max_size,
             kwargs={"autocommit": True, "options": options},
+            configure=_configure,
             open=False,
         )
         await pool.open(wait=True)
