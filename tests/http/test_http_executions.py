@@ -166,20 +166,8 @@ async def test_resume_a_paused_debug_run(client: httpx.AsyncClient, engine: Engi
 async def test_answers_are_strict_json_when_an_output_holds_nan(client: httpx.AsyncClient) -> None:
     """An expression's NaN in an output is answered as null: the body is JSON any client reads
     (it carried NaN, which strict parsers refuse)."""
-    workflow = {
-        "id": "wf-nan",
-        "name": "NaN",
-        "nodes": [
-            {"id": "start", "type": "manual_trigger", "name": "Start"},
-            {
-                "id": "calc",
-                "type": "set",
-                "name": "Calc",
-                "config": {"values": {"r": "{{ 0 / 0 }}"}},
-            },
-        ],
-        "connections": [{"source": "start", "target": "calc"}],
-    }
+    workflow = document(id="wf-nan")
+    workflow["nodes"][1]["config"] = {"values": {"r": "{{ 0/0 }}"}}
     answer = await client.post("/execute", json={"workflow": workflow})
     data = orjson.loads(answer.content)["data"]  # strict: refuses NaN
-    assert data["outputs"]["calc"]["r"] is None
+    assert data["outputs"]["greet"]["r"] is None
