@@ -23,8 +23,8 @@ from linkflow_engine.graph import (
 ids = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=6)
 short_text = st.text(max_size=8)
 # Workflow and node names are stored as text, which holds no NUL character (the schema refuses
-# one, and lone surrogates, which st.text never draws).
-names = st.text(st.characters(blacklist_characters="\x00"), max_size=8)
+# one, and lone surrogates, which the utf-8 codec leaves out).
+names = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
 json_values = st.recursive(
     st.none()
     | st.booleans()

@@ -7,9 +7,12 @@ from typing import Any
 import httpx
 import pytest
 from http_documents import API_KEY, document, failing, slow
+from starlette.requests import Request
 
 from linkflow_engine import Engine
 from linkflow_engine.http import create_app
+from linkflow_engine.http._envelope import ApiError
+from linkflow_engine.http._requests import json_body
 
 
 def error_of(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -226,3 +229,65 @@ async def test_nul_characters_in_ids_queries_and_names_are_refused(
     with_id = await client.post("/workflows", json={**document(), "id": "a\u0000b"})
     error_of(with_id, 400, "VALIDATION_ERROR")
     assert with_id.json()["error"]["details"][0]["field"] == "id"
+
+
+def nested(levels: int) -> Any:
+    value: Any = {}
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+async def test_a_body_nested_past_254_levels_is_refused_naming_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """JSON nested deeper than 254 levels is refused with 400 naming body (copies and storage
+    of it ran out of stack: 500); 254 levels still go through."""
+    deep = await client.post("/workflows", json={**document(), "pinnedData": nested(254)})
+    error_of(deep, 400, "VALIDATION_ERROR")
+    assert deep.json()["error"]["details"] == [
+        {"field": "body", "message": "nests deeper than 254 levels"}
+    ]
+    # the body's object, then 253 levels of pinned data
+    accepted = await client.post("/workflows", json={**document(), "pinnedData": nested(253)})
+    assert accepted.status_code == 201, accepted.text
+    deeper = await client.post("/workflows", json={**document(), "pinnedData": nested(600)})
+    error_of(deeper, 400, "VALIDATION_ERROR")
+
+
+async def test_ids_the_api_could_not_address_are_refused(client: httpx.AsyncClient) -> None:
+    """A workflow or credential id holding "/" (or a credential id holding NUL) would be stored
+    and then out of reach of /workflows/{id} and /credentials/{id}: refused naming id."""
+    workflow = await client.post("/workflows", json={**document(), "id": "team/a"})
+    error_of(workflow, 422, "VALIDATION_ERROR")
+    assert [d["field"] for d in workflow.json()["error"]["details"]] == ["id"]
+    for credential_id in ("a/b", "a\x00b"):
+        body = {"id": credential_id, "name": "x", "type": "api_key", "data": {"apiKey": "k"}}
+        credential = await client.post("/credentials", json=body)
+        error_of(credential, 422, "VALIDATION_ERROR")
+        assert [d["field"] for d in credential.json()["error"]["details"]] == ["id"]
+    assert (await client.get("/workflows")).json()["data"]["workflows"] == []
+    assert (await client.get("/credentials")).json()["data"]["credentials"] == []
+
+
+@pytest.mark.parametrize("kind", [[], {"a": 1}])
+async def test_a_credential_type_that_is_no_string_is_422(
+    client: httpx.AsyncClient, kind: Any
+) -> None:
+    """A credential type given as an array or object names the field (it was a 500)."""
+    answer = await client.post("/credentials", json={"name": "x", "type": kind, "data": {}})
+    error_of(answer, 422, "VALIDATION_ERROR")
+    assert "type" in [d["field"] for d in answer.json()["error"]["details"]]
+
+
+async def test_a_content_length_of_non_ascii_digits_is_400() -> None:
+    """Content-Length "²" (a digit to str.isdigit, so int() raised: 500) is refused like any
+    other non-number. (Uvicorn refuses it first; other ASGI servers may pass it on.)"""
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-length", b"\xb2")]}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    with pytest.raises(ApiError) as refused:
+        await json_body(Request(scope, receive), 1000)
+    assert (refused.value.status, refused.value.details[0]["field"]) == (400, "Content-Length")

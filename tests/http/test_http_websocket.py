@@ -328,6 +328,8 @@ async def test_unauthenticated_client_is_told_and_closed_with_4401(
         (subscribe_text(executionId="e", afterSequence=-1), "afterSequence"),
         (subscribe_text(executionId="e", afterSequence=True), "afterSequence"),
         ('{"type": "subscribe", "channel": "all", "afterSequence": 3}', "afterSequence"),
+        (subscribe_text(executionId="e", afterSequence=2**63), "afterSequence"),
+        ("[" * 100_000, "body"),  # nests past the recursion limit
         (b"\x00binary", "body"),
     ],
 )

@@ -125,6 +125,21 @@ async def test_a_taken_path_is_409(api: httpx.AsyncClient) -> None:
     assert moved.status_code == 409
 
 
+async def test_a_path_a_node_declares_is_taken_before_any_read(api: httpx.AsyncClient) -> None:
+    """Right after an active workflow declaring path "orders" is saved, with no read of the
+    webhooks since, creating or moving a webhook to that path answers 409 (it was stored,
+    and the node's webhook never served)."""
+    await api.post("/workflows", json=workflow("wf-other"))
+    created = await api.post("/webhooks", json={"workflowId": "wf-other"})
+    await api.post("/workflows", json=workflow("wf-orders", trigger={"path": "orders"}))
+    taken = await api.post("/webhooks", json={"workflowId": "wf-other", "path": "orders"})
+    assert taken.status_code == 409, taken.text
+    await api.post("/workflows", json=workflow("wf-refunds", trigger={"path": "refunds"}))
+    hook_id = created.json()["data"]["webhook"]["id"]
+    moved = await api.put(f"/webhooks/{hook_id}", json={"path": "refunds"})
+    assert moved.status_code == 409, moved.text
+
+
 async def test_bad_bodies_are_422_with_every_field(api: httpx.AsyncClient) -> None:
     """Invalid settings answer 422 VALIDATION_ERROR naming each field."""
     await api.post("/workflows", json=workflow())

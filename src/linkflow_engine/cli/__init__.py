@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .._exceptions import StorageError
 from . import _credentials, _executions, _run, _schedule, _serve
 from ._common import EXIT_FAILED, EXIT_INVALID, InputError
 
@@ -25,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"linkflow: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except StorageError as error:  # the database cannot be opened, or is of a newer version
+        print(f"linkflow: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:
         # The reader went away (`linkflow run … | head`): stop writing, quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -40,6 +40,8 @@ def read_json(text: str, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError(f"{what} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InputError(f"{what} nests too deeply to read") from None
 
 
 def load_document(path: Path) -> Any:
@@ -47,6 +49,8 @@ def load_document(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"cannot read {path}: not UTF-8 text ({error.reason})") from None
     return read_json(text, str(path))
 
 

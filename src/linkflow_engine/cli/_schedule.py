@@ -39,7 +39,7 @@ def _preview(args: argparse.Namespace) -> int:
 
     try:
         instants = preview_schedule(_config(args), args.count, _start(args.start))
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:  # an interval or a start past the calendar
         raise InputError(str(error)) from None
     for instant in instants:
         print(f"{instant.isoformat()}  {_utc(instant)}")

@@ -44,7 +44,7 @@ def add_commands(commands: Any) -> None:
     )
     add_storage_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    serve.add_argument("--port", type=_port, default=8080, help="port to listen on (8080)")
     serve.add_argument(
         "--api-key",
         action="append",
@@ -75,7 +75,7 @@ def add_commands(commands: Any) -> None:
     )
     serve.add_argument(
         "--max-body-bytes",
-        type=int,
+        type=_positive,
         default=1_000_000,
         metavar="N",
         help="refuse larger request bodies with 413 (1000000)",
@@ -94,6 +94,20 @@ def add_commands(commands: Any) -> None:
         help="uvicorn's log level (info)",
     )
     serve.set_defaults(command=_serve)
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (0-65535)")
+    return port
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return number
 
 
 def _serve(args: argparse.Namespace) -> int:

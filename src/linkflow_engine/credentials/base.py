@@ -117,14 +117,17 @@ def validate_credential(
     problems = []
     if not isinstance(name, str) or not name.strip():
         problems.append({"field": "name", "message": "must be a non-empty string"})
-    if id is not None and (not isinstance(id, str) or not id.strip()):
-        problems.append({"field": "id", "message": "must be a non-empty string"})
-    if type not in CREDENTIAL_TYPES:
+    if id is not None and (not isinstance(id, str) or not id.strip() or set(id) & {"/", "\x00"}):
+        # An id is a path segment of the API (/credentials/{id}): one with "/" or NUL could be
+        # stored but never read, changed or deleted there.
+        problems.append({"field": "id", "message": "must be a non-empty string without '/' or NUL"})
+    known_type = isinstance(type, str) and type in CREDENTIAL_TYPES
+    if not known_type:
         known = ", ".join(CREDENTIAL_TYPES)
         problems.append({"field": "type", "message": f"must be one of {known}, not {type!r}"})
     if not isinstance(data, Mapping):
         problems.append({"field": field, "message": "must be a JSON object"})
-    elif type in CREDENTIAL_TYPES:
+    elif known_type:
         for required in CREDENTIAL_TYPES[type][0]:
             value = data.get(required)
             if not isinstance(value, str) or not value:

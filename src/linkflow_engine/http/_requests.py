@@ -24,7 +24,7 @@ async def json_body(request: Request, limit: int) -> Any:
     while reading too, since a chunked body declares no length and a client can lie.
     """
     declared = request.headers.get("content-length")
-    if declared is not None and not declared.isdigit():
+    if declared is not None and not (declared.isascii() and declared.isdigit()):
         raise ApiError.field("Content-Length", "must be a number of bytes")
     if declared is not None and int(declared) > limit:
         raise _too_large(limit)
@@ -41,6 +41,11 @@ def _too_large(limit: int) -> ApiError:
     return ApiError("PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")
 
 
+MAX_NESTING = 254
+"""Levels of arrays and objects a body may nest: what orjson writes back, and well within the
+recursion limit of what walks a document (validation copies it, storage encrypts it)."""
+
+
 def _parse(raw: bytes) -> Any:
     # orjson refuses what the stdlib lets through and an answer could not carry back: NaN and
     # Infinity, numbers past a double (1e400), lone surrogates ("\ud800"), and nesting past
@@ -48,9 +53,17 @@ def _parse(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise ApiError("INVALID_JSON", f"the body is not valid JSON: {error}") from None
+    # Fewer opening brackets than the limit cannot nest past it (counted in C, microseconds);
+    # else orjson, which stops past MAX_NESTING levels, says whether the body does.
+    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING:
+        try:
+            orjson.dumps(body)
+        except orjson.JSONEncodeError:
+            raise ApiError.field("body", f"nests deeper than {MAX_NESTING} levels") from None
+    return body
 
 
 async def object_body(request: Request, limit: int, *, required: bool = True) -> Json:

@@ -82,6 +82,8 @@ class WebhooksApi:
         return success({"webhooks": page}, pagination=pagination(len(found), limit, offset))
 
     async def create(self, request: Request) -> Response:
+        # The paths nodes declare first: a path a node of an active workflow took is in use.
+        await self.dispatcher.nodes.refresh()
         body = await object_body(request, self.max_body_bytes)
         workflow = await self._workflow(body)
         with validation_status(422):
@@ -154,7 +156,9 @@ class WebhooksApi:
             raise _invalid("workflowId", f"no workflow {workflow_id!r}") from None
 
     async def _own(self, webhook_id: str) -> Webhook:
-        """The webhook, if the API may change it (not one a workflow's node declares)."""
+        """The webhook, if the API may change it (not one a workflow's node declares), once the
+        paths nodes declare are up to date (a path a node took is in use)."""
+        await self.dispatcher.nodes.refresh()
         webhook = await self.store.get(webhook_id)
         if webhook.source == "node":
             message = (
@@ -227,7 +231,7 @@ def _lower(headers: Json) -> dict[str, str]:
 async def _raw_body(request: Request, limit: int) -> bytes:
     """The body's bytes, refused with 413 past ``limit`` (declared or counted)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise ApiError("PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():

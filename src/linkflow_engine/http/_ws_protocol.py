@@ -60,6 +60,8 @@ def parse_request(text: str | bytes | None) -> Request:
         data = json.loads(text)
     except ValueError:
         raise _bad("body", "not valid JSON") from None
+    except RecursionError:
+        raise _bad("body", "nests too deeply") from None
     if not isinstance(data, dict):
         raise _bad("body", "must be a JSON object")
     kind = data.get("type")
@@ -80,8 +82,10 @@ def _subscription_request(kind: str, data: Message) -> Request:
     after = data.get("afterSequence")
     if after is not None and (channel != "execution" or kind != "subscribe"):
         raise _bad("afterSequence", "only a subscribe to channel execution replays")
-    if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
-        raise _bad("afterSequence", "must be an integer >= 0")
+    if after is not None and (
+        not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63
+    ):
+        raise _bad("afterSequence", "must be an integer from 0 to 2**63 - 1")
     if channel == "execution" and kind == "subscribe":
         after = after or 0
     return Request(type=kind, channel=channel, target=target, after_sequence=after)

@@ -95,7 +95,7 @@ def execution_query(
         "started_after": checked(_moment, started_after, "startedAfter"),
         "started_before": checked(_moment, started_before, "startedBefore"),
         "limit": checked(_count, limit, "limit", minimum=1, maximum=MAX_LIMIT),
-        "offset": checked(_count, offset, "offset", minimum=0),
+        "offset": checked(_count, offset, "offset", minimum=0, maximum=2**63 - 1),
     }
     if problems:
         raise WorkflowValidationError(problems)
@@ -111,6 +111,8 @@ def parse_period(value: Any) -> str:
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_AGES = 1e15
+"""Seconds beyond any age (thirty million years): a number past it is refused, not overflowed."""
 
 
 def parse_age(value: Any, field: str) -> float | None:
@@ -119,10 +121,11 @@ def parse_age(value: Any, field: str) -> float | None:
         return None
     if isinstance(value, timedelta):
         return value.total_seconds()
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < _AGES:
         return float(value)
-    if isinstance(value, str) and value[-1:] in _UNITS and value[:-1].isdigit():
-        return int(value[:-1]) * _UNITS[value[-1]]
+    count = value[:-1] if isinstance(value, str) else ""
+    if count.isascii() and count.isdigit() and len(count) <= 9 and value[-1:] in _UNITS:
+        return int(count) * _UNITS[value[-1]]
     raise WorkflowValidationError(
         [_problem(field, f"{value!r} is not a duration such as 30d, 12h or 90m")]
     )

@@ -93,9 +93,12 @@ class SQLiteStorage:
         return f"SQLiteStorage({self.path!r}, synchronous={self.synchronous!r})"
 
     async def open(self) -> None:
-        connection = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, cached_statements=256
-        )
+        try:
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, cached_statements=256
+            )
+        except sqlite3.OperationalError as error:  # no such directory, no permission
+            raise StorageError(f"cannot open SQLite database {self.path!r}: {error}") from None
         try:
             connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             connection.execute("PRAGMA journal_mode = WAL")
