@@ -137,9 +137,11 @@ class ExecutionRun(NodeSteps):
         self._breakpoints = frozenset(options.get("breakpoints") or ())
         self._stepping = bool(options.get("step"))
         # Taken over after a resume() (stored running): go past the pause. Taken over while
-        # still paused (a recovery): pause there again.
-        resumed_past_pause = resumed and execution.status is ExecutionStatus.RUNNING
-        self._resume_past: str | None = options.get("pausedAt") if resumed_past_pause else None
+        # still paused (a recovery): pause there again, whatever else would break there.
+        paused_at = options.get("pausedAt") if resumed else None
+        running = execution.status is ExecutionStatus.RUNNING
+        self._resume_past: str | None = paused_at if running else None
+        self._pause_again: str | None = None if running else paused_at
         self.paused = False
         self.pauses = 0
         """How many times this run has paused: a resume read from storage is for the pause it
@@ -171,6 +173,10 @@ class ExecutionRun(NodeSteps):
             self.publish(ExecutionStarted, {"status": "running", "mode": execution.mode.value})
             self.log(None, "info", "Execution started", {"mode": execution.mode.value})
         settled = self._record_reused()
+        if settled:
+            # Stored before any node runs: they exist only here, and a run recovered after a
+            # crash before the first node's write would have nothing to go on from.
+            await self.recorder.save()
         settled.update(self._settled_from_prior())
         walk = Walk(self, scope=self.plan.main_nodes, starts=self._starts, settled=settled)
         with anyio.CancelScope() as scope:
@@ -318,6 +324,9 @@ class ExecutionRun(NodeSteps):
         if node.id == self._resume_past:
             self._resume_past = None
             return False
+        if node.id == self._pause_again:
+            self._pause_again = None
+            return True
         return self._stepping or node.breakpoint or node.id in self._breakpoints
 
     async def _pause(self, node: Node) -> None:
@@ -362,5 +371,7 @@ class ExecutionRun(NodeSteps):
     def resumed(self, *, step: bool) -> None:
         """The stored status went from paused to running: go on (one node only with ``step``)."""
         self._stepping = step
+        # As stored by resume(): the options the next pause stores must keep it.
+        self.execution.options["step"] = step
         if self._resume_signal is not None:
             self._resume_signal.set()

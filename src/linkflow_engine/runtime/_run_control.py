@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
 
 from .._exceptions import ExecutionConflictError, LeaseLostError
@@ -67,8 +68,11 @@ class RunControl:
         self._on_end = on_end
         self._runs: dict[str, ExecutionRun] = {}
         self._stopped: dict[str, tuple[int, float]] = {}
-        """Executions whose run here stopped on an error: how many times in a row, and the
-        (monotonic) time before which recovery leaves them alone."""
+        """Executions whose run here stopped on an error (or could not be taken over): how
+        many times in a row, and the (monotonic) time before which recovery leaves them alone."""
+        self._taking: set[str] = set()
+        """Executions being taken over here: a second take-over (recover() beside the keeper's,
+        or resume()) would claim the lease again, which its owner may, and run it twice."""
 
     def __repr__(self) -> str:
         return f"RunControl(runs={len(self._runs)})"
@@ -120,8 +124,9 @@ class RunControl:
 
     def _start(self, run: ExecutionRun) -> None:
         """Run in the background; known to cancel() from this moment on."""
+        group = self._task_group()  # raises when the engine is not running: nothing is known
         self._runs[run.execution.id] = run
-        self._task_group().start_soon(self._run_in_background, run)
+        group.start_soon(self._run_in_background, run)
 
     async def _run_in_background(self, run: ExecutionRun) -> None:
         """:meth:`_run` for a run nobody awaits. An error it meets (storage unreachable, say)
@@ -136,10 +141,7 @@ class RunControl:
             if not self._storage.durable:
                 logger.exception("execution %s stopped on an error", execution_id)
                 return
-            stops = self._stopped.get(execution_id, (0, 0.0))[0] + 1
-            ttl = self._keeper.lease_ttl if self._keeper is not None else 30.0
-            wait = min(ttl * 2**stops, RETRY_CAP)
-            self._stopped[execution_id] = (stops, time.monotonic() + wait)
+            stops, wait = self._back_off(execution_id)
             logger.exception(
                 "execution %s stopped on an error (%d in a row); recovery takes it up again"
                 " in %.0f s at the earliest",
@@ -147,6 +149,15 @@ class RunControl:
             )  # fmt: skip
         else:
             self._stopped.pop(execution_id, None)
+
+    def _back_off(self, execution_id: str) -> tuple[int, float]:
+        """Count one more stop on an error in a row; recovery here waits twice as long after
+        each (from two leases' time, up to :data:`RETRY_CAP`). The stops and the wait."""
+        stops = self._stopped.get(execution_id, (0, 0.0))[0] + 1
+        ttl = self._keeper.lease_ttl if self._keeper is not None else 30.0
+        wait = min(ttl * 2**stops, RETRY_CAP)
+        self._stopped[execution_id] = (stops, time.monotonic() + wait)
+        return stops, wait
 
     async def _run(self, run: ExecutionRun) -> Execution:
         self._runs[run.execution.id] = run
@@ -226,8 +237,16 @@ class RunControl:
         for execution_id in await self._storage.recoverable_executions(now=time.time()):
             if execution_id in self._runs or self._waits(execution_id):
                 continue
-            if await self._take_over(execution_id):
-                taken.append(execution_id)
+            try:
+                if await self._take_over(execution_id):
+                    taken.append(execution_id)
+            except Exception:  # this one cannot run here (a node type this engine lacks, say)
+                stops, wait = self._back_off(execution_id)
+                logger.exception(
+                    "could not take over execution %s (%d in a row); recovery here tries it"
+                    " again in %.0f s at the earliest, and goes on with the others",
+                    execution_id, stops, wait,
+                )  # fmt: skip
         return taken
 
     def _waits(self, execution_id: str) -> bool:
@@ -237,11 +256,28 @@ class RunControl:
 
     async def _take_over(self, execution_id: str) -> bool:
         """Claim the lease of a stored execution and run it on from its record (False when a
-        live owner holds it, or it has ended, or it has no snapshot to run)."""
+        live owner holds it, or this engine runs it or is taking it over already, or it has
+        ended, or it has no snapshot to run). When it cannot be run (its workflow does not
+        validate here), the lease is released and the error raised."""
         assert self._keeper is not None
-        lease = await self._keeper.claim(execution_id)
-        if lease is None:
+        if execution_id in self._runs or execution_id in self._taking:
             return False
+        self._taking.add(execution_id)
+        try:
+            lease = await self._keeper.claim(execution_id)
+            if lease is None:
+                return False
+            try:
+                return await self._run_taken(execution_id, lease)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._storage.release_lease(lease)
+                raise
+        finally:
+            self._taking.discard(execution_id)
+
+    async def _run_taken(self, execution_id: str, lease: Lease) -> bool:
+        """:meth:`_take_over` once the lease is claimed."""
         execution = await self._storage.get_execution(execution_id, include_data=True)
         if execution.status.is_terminal or execution.workflow is None:
             await self._storage.release_lease(lease)

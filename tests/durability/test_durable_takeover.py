@@ -1,0 +1,179 @@
+"""Taking over executions left by an engine that closed: each once, each on its own, with the
+state it had (reused runs, a debug pause)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from durable_storages import StorageFactory
+
+from builders import chain, node
+from linkflow_engine import Engine, ExecutionStatus, NodeRegistry
+from linkflow_engine.storage.base import Lease, Storage
+
+
+class ClaimsMeet:
+    """A storage whose lease claims wait (up to half a second) for a second one, so that two
+    take-overs racing in one engine claim side by side, whatever the timing."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.claims = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def acquire_lease(self, execution_id: str, **terms: Any) -> Lease | None:
+        self.claims += 1
+        with anyio.move_on_after(0.5):
+            while self.claims < 2:
+                await anyio.sleep(0.01)
+        return await self.inner.acquire_lease(execution_id, **terms)
+
+
+def napping(calls: list[str], name: str = "nap", seconds: float = 0.6) -> NodeRegistry:
+    """A registry whose ``name`` node notes each run and takes ``seconds``."""
+    registry = NodeRegistry()
+
+    @registry.register(name)
+    async def nap(ctx: Any) -> dict[str, Any]:
+        calls.append(ctx.execution.id)
+        await anyio.sleep(seconds)
+        return {"napped": True}
+
+    return registry
+
+
+async def until_status(engine: Engine, execution_id: str, status: ExecutionStatus) -> None:
+    with anyio.fail_after(10):  # liveness bound
+        while (await engine.storage.get_status(execution_id)) is not status:
+            await anyio.sleep(0.02)
+
+
+async def left_running(
+    make_shared_storage: StorageFactory, registry: NodeRegistry, document: dict[str, Any]
+) -> str:
+    """An execution whose engine closed while its node ran: running, resumable."""
+    async with Engine(make_shared_storage(), registry) as first:
+        execution = await first.execute(document, wait=False)
+        await anyio.sleep(0.2)
+    return execution.id
+
+
+async def test_two_recoveries_at_once_take_an_execution_over_once(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """recover() beside another recover() (the keeper's, say) takes the execution once: its
+    node runs again once, not twice side by side (both claimed the lease, which its owner
+    may claim again, and ran it; seen on PostgreSQL, whose calls yield)."""
+    calls: list[str] = []
+    registry = napping(calls)
+    execution_id = await left_running(make_shared_storage, registry, chain(node("n", "nap")))
+    async with Engine(ClaimsMeet(make_shared_storage()), registry, recover=False) as second:
+        taken: list[list[str]] = [[], []]
+
+        async def recover(index: int) -> None:
+            taken[index] = await second.recover()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(recover, 0)
+            group.start_soon(recover, 1)
+        await until_status(second, execution_id, ExecutionStatus.COMPLETED)
+    assert sorted(taken) == [[], [execution_id]]
+    assert calls == [execution_id, execution_id]  # the interrupted run, then one more
+
+
+async def test_a_resume_beside_a_recovery_runs_the_paused_node_once(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """resume() of a paused execution nobody holds, while recover() takes it over, runs the
+    node after the pause once."""
+    calls: list[str] = []
+    registry = napping(calls, seconds=0.1)
+    async with Engine(make_shared_storage(), registry) as first:
+        execution = await first.execute(
+            chain(node("n", "nap")), debug=True, breakpoints=["n"], wait=False
+        )
+        await until_status(first, execution.id, ExecutionStatus.PAUSED)
+    async with Engine(ClaimsMeet(make_shared_storage()), registry, recover=False) as second:
+        async with anyio.create_task_group() as group:
+            group.start_soon(second.recover)
+            group.start_soon(second.resume, execution.id)
+        await until_status(second, execution.id, ExecutionStatus.COMPLETED)
+    assert calls == [execution.id]
+
+
+async def test_an_execution_this_engine_cannot_run_does_not_stop_the_others(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """An engine lacking a node type an orphan uses still starts, takes over the other
+    orphans, and releases the one it cannot run (an engine with the type runs it at once);
+    before, its start failed and every later orphan stayed running."""
+    calls: list[str] = []
+    with_plugin = napping(calls, name="plugin_nap")
+    plugin_run = await left_running(
+        make_shared_storage, with_plugin, chain(node("p", "plugin_nap"))
+    )
+    plain_run = await left_running(
+        make_shared_storage,
+        NodeRegistry(),
+        chain(node("w", "wait", config={"duration": 0.6, "unit": "seconds"}), id="wf-plain"),
+    )
+    async with Engine(make_shared_storage(), NodeRegistry()) as without_plugin:
+        await until_status(without_plugin, plain_run, ExecutionStatus.COMPLETED)
+        assert await without_plugin.storage.get_status(plugin_run) is ExecutionStatus.RUNNING
+    async with Engine(make_shared_storage(), with_plugin) as again:  # its lease was released
+        await until_status(again, plugin_run, ExecutionStatus.COMPLETED)
+
+
+async def test_a_replay_left_before_its_first_write_keeps_its_reused_runs(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A retry from a node, left while that node ran (before any progress write), recovers
+    with the runs it reused and ends as the uninterrupted retry does (it failed: the reused
+    runs were known only to the run that was gone)."""
+    calls: list[str] = []
+    registry = napping(calls, seconds=0.4)
+    document = chain(
+        node("price", "set", config={"values": {"total": "{{ 3 * 10 }}"}, "keepOnlySet": True}),
+        node("n", "nap"),
+        node("ship", "set", config={"values": {"billed": "{{ $node.price.data.total }}"}}),
+    )
+    async with Engine(make_shared_storage(), registry) as first:
+        original = await first.execute(document)
+        replay = await first.retry(original.id, from_node="n", wait=False)
+        await anyio.sleep(0.15)  # n runs; nothing of the replay written but its creation
+    async with Engine(make_shared_storage(), registry) as second:
+        await until_status(second, replay.id, ExecutionStatus.COMPLETED)
+        recovered = await second.get_execution(replay.id, include_data=True)
+    assert recovered.outputs["ship"]["billed"] == 30
+    assert [(n.node_id, n.reused) for n in recovered.node_executions if n.reused] == [
+        ("start", True),
+        ("price", True),
+    ]
+
+
+async def test_a_stepped_execution_left_paused_pauses_again_where_it_was(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A debug step, then the engine closes: the execution stays paused at the next node after
+    recovery (it ran to its end by itself: the pause stored options without the step)."""
+    document = chain(node("b", "noop"), node("c", "noop"), node("d", "noop"))
+    async with Engine(make_shared_storage()) as first:
+        execution = await first.execute(document, debug=True, breakpoints=["b"], wait=False)
+        await until_status(first, execution.id, ExecutionStatus.PAUSED)
+        await first.resume(execution.id, step=True)
+        with anyio.fail_after(10):  # liveness bound
+            while (await first.get_execution(execution.id)).options.get("pausedAt") != "c":
+                await anyio.sleep(0.02)
+    async with Engine(make_shared_storage(), lease_ttl=0.5, poll_interval=0.05) as second:
+        await anyio.sleep(0.5)  # recoveries come and go
+        stored = await second.get_execution(execution.id)
+        assert stored.status is ExecutionStatus.PAUSED
+        assert [n.node_id for n in stored.node_executions if n.status.value == "completed"] == [
+            "start",
+            "b",
+        ]
+        await second.resume(execution.id)
+        await until_status(second, execution.id, ExecutionStatus.COMPLETED)
