@@ -8,8 +8,9 @@ Two rules keep such values from stopping or changing an execution:
 - :func:`dump` writes *any* value: what JSON has no form for becomes its ``str()`` (NaN and the
   infinities ``null``, as JavaScript's ``JSON.stringify`` does), a key that is not a string its
   ``str()``, a container that contains itself ``"[Circular]"`` where it recurs, and nesting
-  deeper than :data:`MAX_DEPTH` ``"[Nested]"``. A write that refused a value would fail again
-  at every attempt, and the execution would stay running for ever.
+  deeper than orjson writes (254 levels) is cut: past :data:`MAX_DEPTH` levels by
+  :func:`plain`, past ``_WRITTEN_DEPTH`` by :func:`dump`, each ``"[Nested]"``. A write that
+  refused a value would fail again at every attempt, and the execution would stay running.
 - :func:`plain` gives a value as it will read back from storage. The engine applies it where a
   value enters an execution, so the nodes downstream see what a run recovered from storage
   would see: an execution taken over after a crash ends as the uninterrupted run would have.
@@ -112,14 +113,24 @@ def _writable(value: Any, depth: int, enclosing: set[int]) -> Any:
     if isinstance(value, Mapping):
         copy: Any = {}
         for key, item in value.items():
-            key = key if isinstance(key, _PLAIN_KEY) else str(key)
-            copy[key] = _writable(item, depth - 1, enclosing)
+            copy[_key(key)] = _writable(item, depth - 1, enclosing)
     else:
         copy = []
         for item in value:
             copy.append(_writable(item, depth - 1, enclosing))
     enclosing.discard(id(value))
     return copy
+
+
+def _key(key: Any) -> Any:
+    """A key as orjson writes it (an enum's value, a datetime in ISO 8601), as text; a key it
+    cannot write (a tuple) as its ``str()``."""
+    if isinstance(key, _PLAIN_KEY):
+        return key
+    if isinstance(key, tuple):
+        return str(key)
+    written = _leaf(key)
+    return written if isinstance(written, _PLAIN_KEY) else str(key)
 
 
 def _leaf(value: Any) -> Any:

@@ -177,3 +177,20 @@ async def test_a_stepped_execution_left_paused_pauses_again_where_it_was(
         ]
         await second.resume(execution.id)
         await until_status(second, execution.id, ExecutionStatus.COMPLETED)
+
+
+async def test_a_resume_right_after_taking_over_a_pause_goes_on_at_once(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A resume that reaches a run taken over while paused before the run is back at its pause
+    lets it go on at once (it paused again with the stored status running, until the next
+    status poll, seconds later)."""
+    document = chain(node("b", "noop"), node("c", "noop"))
+    async with Engine(make_shared_storage()) as first:
+        execution = await first.execute(document, debug=True, breakpoints=["c"], wait=False)
+        await until_status(first, execution.id, ExecutionStatus.PAUSED)
+    async with Engine(make_shared_storage(), recover=False, poll_interval=30) as second:
+        assert await second.recover() == [execution.id]
+        await second.resume(execution.id)
+        with anyio.fail_after(3):  # well before a status poll
+            await until_status(second, execution.id, ExecutionStatus.COMPLETED)

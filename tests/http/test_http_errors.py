@@ -257,9 +257,10 @@ async def test_a_body_nested_past_254_levels_is_refused_naming_it(
 
 async def test_ids_the_api_could_not_address_are_refused(client: httpx.AsyncClient) -> None:
     """A workflow or credential id holding "/" (or a credential id holding NUL) would be stored
-    and then out of reach of /workflows/{id} and /credentials/{id}: refused naming id."""
+    and then out of reach of /workflows/{id} and /credentials/{id}: refused naming id; an
+    import given one gets a fresh id. (Python users may keep such workflow ids.)"""
     workflow = await client.post("/workflows", json={**document(), "id": "team/a"})
-    error_of(workflow, 422, "VALIDATION_ERROR")
+    error_of(workflow, 400, "VALIDATION_ERROR")
     assert [d["field"] for d in workflow.json()["error"]["details"]] == ["id"]
     for credential_id in ("a/b", "a\x00b"):
         body = {"id": credential_id, "name": "x", "type": "api_key", "data": {"apiKey": "k"}}
@@ -268,6 +269,8 @@ async def test_ids_the_api_could_not_address_are_refused(client: httpx.AsyncClie
         assert [d["field"] for d in credential.json()["error"]["details"]] == ["id"]
     assert (await client.get("/workflows")).json()["data"]["workflows"] == []
     assert (await client.get("/credentials")).json()["data"]["credentials"] == []
+    imported = await client.post("/workflows/import", json={**document(), "id": "team/a"})
+    assert "/" not in imported.json()["data"]["workflow"]["id"]
 
 
 @pytest.mark.parametrize("kind", [[], {"a": 1}])

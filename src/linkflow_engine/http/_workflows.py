@@ -115,6 +115,10 @@ class WorkflowsApi:
     async def create(self, request: Request) -> Response:
         document = await object_body(request, self.max_body_bytes)
         workflow_id = field(document, "id", str)
+        if workflow_id is not None and "/" in workflow_id:
+            # It would be stored, and then out of reach of /workflows/{id}. (Only refused here:
+            # workflows saved through Python with such an id keep running.)
+            raise ApiError.field("id", "must not contain '/': it is a path segment of the API")
         if workflow_id is not None and await self._exists(workflow_id):
             raise ApiError("CONFLICT", f"workflow {workflow_id!r} already exists")
         return success({"workflow": await self._save(document)}, status=201)
@@ -123,9 +127,10 @@ class WorkflowsApi:
         body = await object_body(request, self.max_body_bytes)
         document = field(body, "workflow", dict, default=body)
         document = {k: v for k, v in document.items() if k not in _STORED_ONLY}
-        # An import never overwrites: a taken (or missing) id gets a fresh one.
+        # An import never overwrites: a taken (or missing) id gets a fresh one, as does one the
+        # API could not address.
         workflow_id = field(document, "id", str)
-        if workflow_id is None or await self._exists(workflow_id):
+        if workflow_id is None or "/" in workflow_id or await self._exists(workflow_id):
             document["id"] = _new_id()
         return success({"workflow": await self._save(document)}, status=201)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from .._stored_values import plain
 from ..events import (
     EventBroker,
     ExecutionCancelled,
@@ -157,6 +158,7 @@ class ExecutionRun(NodeSteps):
         self._scope_base = base_scope(self, services)
         self._static_data = dict(plan.workflow.settings.static_data)
         self.slots = Slots(max(1, plan.workflow.settings.max_concurrency))
+        self.as_stored = plain if services.storage.durable else _as_is
 
     def __repr__(self) -> str:
         return f"ExecutionRun({self.execution.id!r}, status={self.execution.status.value!r})"
@@ -373,5 +375,15 @@ class ExecutionRun(NodeSteps):
         self._stepping = step
         # As stored by resume(): the options the next pause stores must keep it.
         self.execution.options["step"] = step
-        if self._resume_signal is not None:
+        if self._pause_again is not None and not self.paused:
+            # Taken over while paused, and not back at the pause yet: this resume is for it.
+            node_id, self._pause_again = self._pause_again, None
+            self._resume_past = node_id
+            self.execution.status = ExecutionStatus.RUNNING
+            self.publish(ExecutionResumed, {"status": "running", "nodeId": node_id})
+        elif self._resume_signal is not None:
             self._resume_signal.set()
+
+
+def _as_is(value: Any) -> Any:
+    return value

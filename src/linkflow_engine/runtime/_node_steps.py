@@ -60,6 +60,8 @@ class NodeSteps:
     _static_data: dict[str, Any]
     slots: Slots
     """``settings.maxConcurrency``: shared by every walk of the run."""
+    as_stored: Callable[[Any], Any]
+    """:func:`~linkflow_engine._stored_values.plain` on durable storage, else the identity."""
     _scope_base: dict[str, Any]
 
     # The recorder's own bound methods (set by ExecutionRun): no extra call on the hot path.
@@ -204,12 +206,13 @@ class NodeSteps:
                     f"node {node.name!r} timed out after {node.timeout} ms",
                     details={"timeout": node.timeout},
                 )
-        # What it emitted as storage reads it back: the nodes after it see what they would see
-        # in a run recovered from storage.
-        emitted = ctx.emitted
+        # On durable storage, what it emitted as storage reads it back: the nodes after it see
+        # what they would see in a run recovered from storage. (Memory storage recovers
+        # nothing, and the check costs about what writing the output costs.)
+        emitted, as_stored = ctx.emitted, self.as_stored
         if emitted is None:
-            return {self.plan.default_port[node.id]: plain(result)}
-        return {port: plain(value) for port, value in emitted.items()}
+            return {self.plan.default_port[node.id]: as_stored(result)}
+        return {port: as_stored(value) for port, value in emitted.items()}
 
     @staticmethod
     async def _invoke(
