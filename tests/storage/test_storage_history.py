@@ -15,7 +15,7 @@ from storage_records import (
 
 from linkflow_engine import ExecutionNotFoundError
 from linkflow_engine.runtime._records import ExecutionStatus
-from linkflow_engine.storage.base import ExecutionQuery, Storage
+from linkflow_engine.storage.base import ExecutionQuery, FireRecorded, LeaseTerms, Storage
 
 COMPLETED = ExecutionStatus.COMPLETED
 FAILED = ExecutionStatus.FAILED
@@ -148,6 +148,31 @@ async def test_a_schedule_slot_is_recorded_once(storage: Storage, twin: Storage)
     assert not await twin.record_fire(**slot, execution_id="ex-2")
     assert await twin.record_fire(**{**slot, "scheduled_at": T0 + 60})
     assert await twin.record_fire(**{**slot, "node_id": "other"})
+
+
+async def test_a_fire_is_recorded_with_its_execution_or_not_at_all(
+    storage: Storage, twin: Storage
+) -> None:
+    """create_execution with a fire records it in the same write; given a fire recorded before
+    (by any process, either way), it raises FireRecorded and stores nothing."""
+    fire = ("wf-1", "cron", T0)
+    lease = LeaseTerms(owner="engine-a", ttl=30, now=T0)
+    granted = await storage.create_execution(make_execution("ex-1"), lease=lease, fire=fire)
+    assert granted is not None and granted.execution_id == "ex-1"
+    assert not await twin.record_fire(workflow_id="wf-1", node_id="cron", scheduled_at=T0)
+    with pytest.raises(FireRecorded):
+        await twin.create_execution(make_execution("ex-2"), lease=lease, fire=fire)
+    with pytest.raises(ExecutionNotFoundError):
+        await storage.get_execution("ex-2")
+    assert await storage.record_fire(workflow_id="wf-1", node_id="cron", scheduled_at=T0 + 60)
+    with pytest.raises(FireRecorded):
+        await storage.create_execution(make_execution("ex-3"), fire=("wf-1", "cron", T0 + 60))
+    with pytest.raises(ExecutionNotFoundError):
+        await twin.get_execution("ex-3")
+    assert (
+        await twin.create_execution(make_execution("ex-4"), fire=("wf-1", "cron", T0 + 120)) is None
+    )
+    assert (await storage.get_execution("ex-4")).id == "ex-4"
 
 
 def _delivery(delivery_id: str, due: float, status: str = "pending") -> dict[str, object]:

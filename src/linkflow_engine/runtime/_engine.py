@@ -47,7 +47,7 @@ from ._starts import start_nodes
 if TYPE_CHECKING:
     from ..credentials import CredentialStore
     from ..scheduler import SchedulerService
-    from ..storage.base import Storage
+    from ..storage.base import Fire, Storage
 
 __all__ = ["Engine"]
 
@@ -235,6 +235,7 @@ class Engine(EngineHistory):
         breakpoints: Sequence[str] = (),
         webhook_url: str | None = None,
         wait: bool = True,
+        _fire: Fire | None = None,
     ) -> Execution:
         """Run ``workflow`` (a document, a :class:`Workflow`, or the id of a stored one) and
         return its execution record.
@@ -243,6 +244,7 @@ class Engine(EngineHistory):
         run goes on in the background (watch it with :meth:`subscribe`). With ``debug=True``
         the run pauses before nodes with ``breakpoint: true`` or listed in ``breakpoints``.
         When it ends, ``webhook_url`` receives the documented callback (durably, with retries).
+        (``_fire`` is the scheduler's: the slot's fire is recorded with the execution.)
         """
         if isinstance(workflow, str):
             workflow = await self.storage.get_workflow(workflow)
@@ -260,7 +262,7 @@ class Engine(EngineHistory):
             "starts": [list(start) for start in starts],
             "webhookUrl": callback_url(webhook_url),
         }
-        return await self._control.launch(execution, checked, starts, reused, wait=wait)
+        return await self._control.launch(execution, checked, starts, reused, wait=wait, fire=_fire)
 
     async def retry(
         self,

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from ..nodes import NodeRegistry
-    from ..storage.base import Lease
+    from ..storage.base import Fire, Lease
     from ._keeper import Keeper
 
 __all__ = ["RunControl"]
@@ -85,11 +85,14 @@ class RunControl:
         reused: Sequence[NodeExecution],
         *,
         wait: bool,
+        fire: Fire | None = None,
     ) -> Execution:
-        """Store a new execution (taking its lease) and run it, to its end or in the background."""
+        """Store a new execution (taking its lease, and recording the schedule ``fire`` it runs
+        for, in the same write: FireRecorded when that fire was recorded before) and run it,
+        to its end or in the background."""
         keeper = self._keeper
         lease = await self._storage.create_execution(
-            execution, lease=keeper.terms() if keeper is not None else None
+            execution, lease=keeper.terms() if keeper is not None else None, fire=fire
         )
         run = self._new_run(execution, workflow, lease, starts=starts, reused=reused)
         if wait:

@@ -5,9 +5,12 @@ active workflows, fires every due slot, then sleeps on the engine's clock until 
 for at most ``refresh_interval`` seconds of real time (edits made by other processes), or until
 this engine saves or deletes a workflow (:meth:`SchedulerService.workflows_changed`).
 
-Exactly once: before a slot's execution starts, its key (workflow id, trigger node id, slot in
-UTC) is recorded with :meth:`Storage.record_fire`; only the process whose insert succeeded runs
-it, so schedulers in several processes, or one restarted, never fire a slot twice.
+Exactly once: a slot's key (workflow id, trigger node id, slot in UTC) is recorded in the same
+write that creates its execution (:meth:`Storage.create_execution` with ``fire``); only the
+process whose write succeeded runs it, so schedulers in several processes, or one restarted,
+never fire a slot twice, and a slot is never recorded without its execution (a slot whose
+execution could not be created, or that waited in a queue when the engine stopped, counts as
+missed). A slot dropped by the overlap policy is recorded alone (:meth:`Storage.record_fire`).
 
 Where a trigger's slots resume when the scheduler first sees it: after the slot of its latest
 ``schedule`` execution when there is one (so downtime shows as missed slots, handled by the misfire
@@ -25,6 +28,7 @@ from anyio.abc import TaskGroup
 
 from ..graph import Node, Workflow
 from ..runtime._records import ExecutionMode, ExecutionStatus, parse_timestamp
+from ..storage.base import FireRecorded
 from ._policies import QUEUE_LIMIT, Fire, due_fires
 from ._triggers import TIMED_TRIGGERS, TimedTrigger, fingerprint, iso
 
@@ -136,15 +140,8 @@ class SchedulerService:
         for fire in due_fires(
             trigger.schedule, trigger.policy, after=trigger.handled_until, now=now
         ):
-            if await self._claim(trigger, fire):
-                await self._start_or_hold(trigger, fire, queued)
+            await self._start_or_hold(trigger, fire, queued)
         trigger.handled_until = max(trigger.handled_until, now)
-
-    async def _claim(self, trigger: TimedTrigger, fire: Fire) -> bool:
-        workflow_id, node_id = trigger.key
-        return await self._engine.storage.record_fire(
-            workflow_id=workflow_id, node_id=node_id, scheduled_at=fire.slot
-        )
 
     async def _start_or_hold(self, trigger: TimedTrigger, fire: Fire, queued: TaskGroup) -> None:
         overlap = trigger.policy.overlap
@@ -153,10 +150,17 @@ class SchedulerService:
         elif overlap == "queue" and trigger.queued < QUEUE_LIMIT:
             trigger.queued += 1
             queued.start_soon(self._start_when_idle, trigger, fire)
-        else:
+        elif await self._record_dropped(trigger, fire):
             logger.info(
                 "slot %s of %s dropped: the previous run goes on", iso(fire.slot), trigger.label()
             )
+
+    async def _record_dropped(self, trigger: TimedTrigger, fire: Fire) -> bool:
+        """Record a slot the overlap policy drops (False when another process fired it)."""
+        workflow_id, node_id = trigger.key
+        return await self._engine.storage.record_fire(
+            workflow_id=workflow_id, node_id=node_id, scheduled_at=fire.slot
+        )
 
     async def _start_when_idle(self, trigger: TimedTrigger, fire: Fire) -> None:
         async with trigger.queue_lock:  # FIFO: queued slots start in order, one at a time
@@ -186,7 +190,10 @@ class SchedulerService:
                 mode=ExecutionMode.SCHEDULE,
                 triggered_by="scheduler",
                 wait=False,
+                _fire=(*trigger.key, fire.slot),
             )
+        except FireRecorded:  # another scheduler (or this one, before a restart) fired it
+            pass
         except Exception:
             # One broken workflow (say, a node type this process lacks) must not stop the others.
             logger.exception("scheduled run of %s failed to start", trigger.label())

@@ -5,7 +5,6 @@ compare-and-set of its due time, so engines sharing the database never send it s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -39,10 +38,8 @@ class Deliveries:
     async def record_fire(
         self, workflow_id: str, node_id: str, scheduled_at: float, execution_id: str | None
     ) -> bool:
-        cursor = await self._execute(
-            "INSERT INTO schedule_fires VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (workflow_id, node_id, round(scheduled_at * 1000), execution_id, time.time()),
-        )
+        fire = (workflow_id, node_id, scheduled_at)
+        cursor = await self._execute(_sql.FIRE_INSERT, _sql.fire_params(fire, execution_id))
         return cursor.rowcount == 1
 
     async def save(self, delivery: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -92,6 +93,15 @@ SELECT id FROM (
 ) ranked
 WHERE status IN ('completed', 'failed', 'cancelled') AND ({condition})
 """
+
+
+# A schedule fire (workflow id, node id, slot in ms, execution id, recorded at), once per key.
+FIRE_INSERT = "INSERT INTO schedule_fires VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+
+
+def fire_params(fire: tuple[str, str, float], execution_id: str | None) -> tuple[Any, ...]:
+    workflow_id, node_id, scheduled_at = fire
+    return (workflow_id, node_id, round(scheduled_at * 1000), execution_id, time.time())
 
 
 @functools.lru_cache(maxsize=256)

@@ -34,7 +34,25 @@ if TYPE_CHECKING:
         NodeExecution,
     )
 
-__all__ = ["ExecutionQuery", "Lease", "LeaseTerms", "StatusFeed", "Storage", "StoredEvent"]
+from .._exceptions import StorageError
+
+__all__ = [
+    "ExecutionQuery",
+    "Fire",
+    "FireRecorded",
+    "Lease",
+    "LeaseTerms",
+    "StatusFeed",
+    "Storage",
+    "StoredEvent",
+]
+
+Fire = tuple[str, str, float]
+"""A schedule slot's fire: (workflow id, trigger node id, slot in epoch seconds UTC)."""
+
+
+class FireRecorded(StorageError):
+    """:meth:`Storage.create_execution` was given a fire recorded before: nothing was stored."""
 
 
 @attrs.frozen(kw_only=True)
@@ -124,11 +142,15 @@ class Storage(Protocol):
     # -- executions ------------------------------------------------------------------------
 
     async def create_execution(
-        self, execution: Execution, *, lease: LeaseTerms | None = None
+        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: Fire | None = None
     ) -> Lease | None:
         """Insert a new execution with its workflow snapshot, options and input data
         (StorageError when its id exists). With ``lease``, also take the execution's lease
-        in the same transaction, as :meth:`acquire_lease` would, and return it."""
+        in the same transaction, as :meth:`acquire_lease` would, and return it. With
+        ``fire``, also record that schedule fire in the same transaction, as
+        :meth:`record_fire` would (with this execution's id); when it was recorded before,
+        raise :class:`FireRecorded` and store nothing: a slot's fire and its execution are
+        stored together or not at all."""
         ...
 
     async def get_execution(self, execution_id: str, *, include_data: bool = False) -> Execution:

@@ -28,7 +28,7 @@ from ..runtime._records import (
     format_timestamp,
 )
 from ._sql import FINISHED, delivery_assignments, period_start, stats_from_days, wire_event
-from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
+from .base import ExecutionQuery, Fire, FireRecorded, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["MemoryStorage"]
 
@@ -90,10 +90,15 @@ class MemoryStorage:
     # -- executions ------------------------------------------------------------------------
 
     async def create_execution(
-        self, execution: Execution, *, lease: LeaseTerms | None = None
+        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: Fire | None = None
     ) -> Lease | None:
         if execution.id in self._executions:
             raise StorageError(f"execution {execution.id!r} already exists")
+        if fire is not None:
+            key = (fire[0], fire[1], round(fire[2] * 1000))
+            if key in self._fires:
+                raise FireRecorded(f"the fire {fire!r} is recorded already")
+            self._fires.add(key)
         self._executions[execution.id] = execution
         if lease is None:
             return None

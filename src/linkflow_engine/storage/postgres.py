@@ -58,7 +58,7 @@ from ._postgres_statements import (
     RECOVERABLE,
     pg,
 )
-from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
+from .base import ExecutionQuery, Fire, FireRecorded, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["PostgresStorage"]
 
@@ -227,16 +227,24 @@ class PostgresStorage:
     # -- executions ------------------------------------------------------------------------
 
     async def create_execution(
-        self, execution: Execution, *, lease: LeaseTerms | None = None
+        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: Fire | None = None
     ) -> Lease | None:
         params = _sql.execution_params(execution)
         try:
-            if lease is None:
+            if lease is None and fire is None:
                 await self._execute(_sql.EXECUTION_INSERT, params)
                 return None
-            expires_at = lease.now + lease.ttl
             async with self.pool.connection() as connection, connection.transaction():
+                if fire is not None:  # a scheduled run: the fire and the execution, or nothing
+                    recorded = await connection.execute(
+                        pg(_sql.FIRE_INSERT), _sql.fire_params(fire, execution.id)
+                    )
+                    if recorded.rowcount != 1:
+                        raise FireRecorded(f"the fire {fire!r} is recorded already")
                 await connection.execute(pg(_sql.EXECUTION_INSERT), params)
+                if lease is None:
+                    return None
+                expires_at = lease.now + lease.ttl
                 cursor = await connection.execute(
                     pg(LEASE_ACQUIRE), (lease.owner, expires_at, execution.id, lease.now)
                 )

@@ -56,7 +56,7 @@ from ._sqlite_statements import (
     SNAPSHOT_INSERT,
     keys_of,
 )
-from .base import ExecutionQuery, Lease, LeaseTerms, StoredEvent
+from .base import ExecutionQuery, Fire, FireRecorded, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["SQLiteStorage"]
 
@@ -193,7 +193,7 @@ class SQLiteStorage:
     # -- executions ------------------------------------------------------------------------
 
     async def create_execution(
-        self, execution: Execution, *, lease: LeaseTerms | None = None
+        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: Fire | None = None
     ) -> Lease | None:
         *fields, snapshot, outputs = _sql.execution_params(execution)
         key = None if snapshot is None else snapshot_key(snapshot)
@@ -210,6 +210,15 @@ class SQLiteStorage:
             holder = (granted.owner, granted.fence, granted.expires_at)
         row = (*fields, None, outputs, key, *holder)
         try:
+            if fire is not None:  # a scheduled run: the fire and the execution, or nothing
+                with self._write_lock() as db:
+                    fired = db.execute(_sql.FIRE_INSERT, _sql.fire_params(fire, execution.id))
+                    if not fired.rowcount:
+                        raise FireRecorded(f"the fire {fire!r} is recorded already")
+                    if key is not None:
+                        db.execute(SNAPSHOT_INSERT, (key, snapshot))
+                    db.execute(EXECUTION_INSERT, row)
+                return granted
             # Usually the snapshot is stored already (every run of a workflow version shares
             # it): then the execution is one statement, its own transaction, which checks that
             # the snapshot is still there (a prune elsewhere may have just dropped it).
@@ -447,11 +456,9 @@ class SQLiteStorage:
         scheduled_at: float,
         execution_id: str | None = None,
     ) -> bool:
-        inserted = self._db.execute(
-            "INSERT INTO schedule_fires VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (workflow_id, node_id, round(scheduled_at * 1000), execution_id, time.time()),
-        ).rowcount
-        return inserted == 1
+        fire = (workflow_id, node_id, scheduled_at)
+        fired = self._db.execute(_sql.FIRE_INSERT, _sql.fire_params(fire, execution_id))
+        return fired.rowcount == 1
 
     async def save_delivery(self, delivery: dict[str, Any]) -> None:
         self._db.execute(DELIVERY_PUT, _sql.delivery_params(delivery))
