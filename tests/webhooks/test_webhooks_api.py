@@ -140,6 +140,29 @@ async def test_a_path_a_node_declares_is_taken_before_any_read(api: httpx.AsyncC
     assert moved.status_code == 409, moved.text
 
 
+async def test_unknown_fields_and_changes_to_read_only_ones_are_422(
+    api: httpx.AsyncClient,
+) -> None:
+    """A misspelt field is refused naming it (it was ignored: "authenticaton" left the webhook
+    open), as is a change to id or source; a read-modify-write round trip goes through."""
+    await api.post("/workflows", json=workflow())
+    guard = {"type": "header", "headerName": "X-Key", "secret": "s3cret"}
+    typo = await api.post("/webhooks", json={"workflowId": "wf-hook", "authenticaton": guard})
+    assert typo.status_code == 422, typo.text
+    assert [d["field"] for d in typo.json()["error"]["details"]] == ["authenticaton"]
+    created = await api.post("/webhooks", json={"workflowId": "wf-hook", "authentication": guard})
+    hook = created.json()["data"]["webhook"]
+    changed = await api.put(
+        f"/webhooks/{hook['id']}", json={"rateLimitPerMinute": 1, "id": "other", "source": "node"}
+    )
+    assert changed.status_code == 422, changed.text
+    fields = [d["field"] for d in changed.json()["error"]["details"]]
+    assert fields == ["rateLimitPerMinute", "id", "source"]
+    round_trip = await api.put(f"/webhooks/{hook['id']}", json={**hook, "name": "renamed"})
+    assert round_trip.status_code == 200, round_trip.text
+    assert round_trip.json()["data"]["webhook"]["authentication"]["type"] == "header"
+
+
 async def test_bad_bodies_are_422_with_every_field(api: httpx.AsyncClient) -> None:
     """Invalid settings answer 422 VALIDATION_ERROR naming each field."""
     await api.post("/workflows", json=workflow())

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .._exceptions import ExecutionNotFoundError
+from .._exceptions import ExecutionNotFoundError, WorkflowValidationError
 from .._stored_values import dump
 from ..webhooks import (
     METHODS,
@@ -26,7 +26,7 @@ from ..webhooks import (
     new_path,
     parse_settings,
 )
-from ..webhooks._model import now_text
+from ..webhooks._model import SETTINGS, now_text
 from ..webhooks._request import multi_dict
 from ._envelope import ApiError, Json, guarded, success, validation_status
 from ._executions import finished, pagination, user_of
@@ -40,6 +40,7 @@ __all__ = ["WebhooksApi"]
 
 # Read-only fields a client may send back unchanged (a GET's answer, edited, as a PUT).
 _READ_ONLY = ("id", "url", "source", "lastTriggered", "triggerCount", "createdAt", "updatedAt")
+_FIELDS = SETTINGS | {"workflowId", "nodeId", *_READ_ONLY}
 
 
 class WebhooksApi:
@@ -112,7 +113,7 @@ class WebhooksApi:
         if "workflowId" in body and body["workflowId"] != current.workflow_id:
             raise ApiError.field("workflowId", "cannot change: create a webhook for the other one")
         with validation_status(422):
-            fields = parse_settings(_writable(body), current=current)
+            fields = parse_settings(_writable(body, current), current=current)
             if "nodeId" in body:
                 workflow = await self.engine.get_workflow(current.workflow_id)
                 fields["node_id"] = _trigger_node(workflow, body["nodeId"])
@@ -196,7 +197,19 @@ def _invalid(name: str, message: str) -> ApiError:
     return ApiError("VALIDATION_ERROR", f"{name}: {message}", details, status=422)
 
 
-def _writable(body: Json) -> Json:
+def _writable(body: Json, current: Webhook | None = None) -> Json:
+    """The settings ``body`` writes. A field the API does not know is refused (a typo such as
+    ``authenticaton`` would leave the webhook unguarded), as is a change to ``id`` or
+    ``source``; the other read-only fields are ignored (a read-modify-write sends them back)."""
+    problems = [
+        {"field": name, "message": "is not a webhook field"} for name in sorted(set(body) - _FIELDS)
+    ]
+    for name in ("id", "source"):
+        if current is not None and body.get(name) not in (None, getattr(current, name)):
+            message = f"cannot change (it is {getattr(current, name)!r})"
+            problems.append({"field": name, "message": message})
+    if problems:
+        raise WorkflowValidationError(problems, message=f"invalid webhook: {problems[0]['field']}")
     return {k: v for k, v in body.items() if k not in _READ_ONLY}
 
 

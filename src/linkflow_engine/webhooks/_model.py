@@ -22,6 +22,7 @@ __all__ = [
     "METHODS",
     "OPTIONS",
     "RESPONSE_MODES",
+    "SETTINGS",
     "Webhook",
     "WebhookLogEntry",
     "new_path",
@@ -346,3 +347,6 @@ _CHECKS = (
     ("responseHeaders", "response_headers", _headers),
     ("options", "options", _options),
 )
+
+SETTINGS = frozenset(name for name, _, _ in _CHECKS)
+"""The JSON names of the settings :func:`parse_settings` reads."""
