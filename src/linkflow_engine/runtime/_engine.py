@@ -47,7 +47,7 @@ from ._starts import start_nodes
 if TYPE_CHECKING:
     from ..credentials import CredentialStore
     from ..scheduler import SchedulerService
-    from ..storage.base import Fire, Storage
+    from ..storage.base import FireKey, Storage
 
 __all__ = ["Engine"]
 
@@ -235,7 +235,7 @@ class Engine(EngineHistory):
         breakpoints: Sequence[str] = (),
         webhook_url: str | None = None,
         wait: bool = True,
-        _fire: Fire | None = None,
+        _fire: FireKey | None = None,
     ) -> Execution:
         """Run ``workflow`` (a document, a :class:`Workflow`, or the id of a stored one) and
         return its execution record.

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from ..nodes import NodeRegistry
-    from ..storage.base import Fire, Lease
+    from ..storage.base import FireKey, Lease
     from ._keeper import Keeper
 
 __all__ = ["RunControl"]
@@ -85,7 +85,7 @@ class RunControl:
         reused: Sequence[NodeExecution],
         *,
         wait: bool,
-        fire: Fire | None = None,
+        fire: FireKey | None = None,
     ) -> Execution:
         """Store a new execution (taking its lease, and recording the schedule ``fire`` it runs
         for, in the same write: FireRecorded when that fire was recorded before) and run it,

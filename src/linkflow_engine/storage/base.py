@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from .._exceptions import StorageError
+
 if TYPE_CHECKING:
     from ..events import EventRecord
     from ..graph import Workflow
@@ -34,11 +36,9 @@ if TYPE_CHECKING:
         NodeExecution,
     )
 
-from .._exceptions import StorageError
-
 __all__ = [
     "ExecutionQuery",
-    "Fire",
+    "FireKey",
     "FireRecorded",
     "Lease",
     "LeaseTerms",
@@ -47,7 +47,7 @@ __all__ = [
     "StoredEvent",
 ]
 
-Fire = tuple[str, str, float]
+FireKey = tuple[str, str, float]
 """A schedule slot's fire: (workflow id, trigger node id, slot in epoch seconds UTC)."""
 
 
@@ -142,7 +142,7 @@ class Storage(Protocol):
     # -- executions ------------------------------------------------------------------------
 
     async def create_execution(
-        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: Fire | None = None
+        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: FireKey | None = None
     ) -> Lease | None:
         """Insert a new execution with its workflow snapshot, options and input data
         (StorageError when its id exists). With ``lease``, also take the execution's lease

@@ -28,7 +28,7 @@ from ..runtime._records import (
     format_timestamp,
 )
 from ._sql import FINISHED, delivery_assignments, period_start, stats_from_days, wire_event
-from .base import ExecutionQuery, Fire, FireRecorded, Lease, LeaseTerms, StoredEvent
+from .base import ExecutionQuery, FireKey, FireRecorded, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["MemoryStorage"]
 
@@ -90,7 +90,7 @@ class MemoryStorage:
     # -- executions ------------------------------------------------------------------------
 
     async def create_execution(
-        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: Fire | None = None
+        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: FireKey | None = None
     ) -> Lease | None:
         if execution.id in self._executions:
             raise StorageError(f"execution {execution.id!r} already exists")

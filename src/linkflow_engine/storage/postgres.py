@@ -58,7 +58,7 @@ from ._postgres_statements import (
     RECOVERABLE,
     pg,
 )
-from .base import ExecutionQuery, Fire, FireRecorded, Lease, LeaseTerms, StoredEvent
+from .base import ExecutionQuery, FireKey, FireRecorded, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["PostgresStorage"]
 
@@ -227,7 +227,7 @@ class PostgresStorage:
     # -- executions ------------------------------------------------------------------------
 
     async def create_execution(
-        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: Fire | None = None
+        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: FireKey | None = None
     ) -> Lease | None:
         params = _sql.execution_params(execution)
         try:

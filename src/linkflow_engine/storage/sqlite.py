@@ -56,7 +56,7 @@ from ._sqlite_statements import (
     SNAPSHOT_INSERT,
     keys_of,
 )
-from .base import ExecutionQuery, Fire, FireRecorded, Lease, LeaseTerms, StoredEvent
+from .base import ExecutionQuery, FireKey, FireRecorded, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["SQLiteStorage"]
 
@@ -193,7 +193,7 @@ class SQLiteStorage:
     # -- executions ------------------------------------------------------------------------
 
     async def create_execution(
-        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: Fire | None = None
+        self, execution: Execution, *, lease: LeaseTerms | None = None, fire: FireKey | None = None
     ) -> Lease | None:
         *fields, snapshot, outputs = _sql.execution_params(execution)
         key = None if snapshot is None else snapshot_key(snapshot)
