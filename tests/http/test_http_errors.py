@@ -294,3 +294,25 @@ async def test_a_content_length_of_non_ascii_digits_is_400() -> None:
     with pytest.raises(ApiError) as refused:
         await json_body(Request(scope, receive), 1000)
     assert (refused.value.status, refused.value.details[0]["field"]) == (400, "Content-Length")
+
+
+async def test_option_errors_name_the_fields_as_the_request_sent_them(
+    client: httpx.AsyncClient,
+) -> None:
+    """Errors about execute options name them under options. (they were named as the engine's
+    arguments), a breakpoint naming no node is refused (it never paused), and a retry's
+    fromNodeId is named fromNodeId."""
+    cases = [
+        ({"startNodeId": "nope"}, "options.startNodeId"),
+        ({"webhookUrl": "ftp://x"}, "options.webhookUrl"),
+        ({"debug": True, "breakpoints": ["greet", "nope"]}, "options.breakpoints[1]"),
+    ]
+    for options, name in cases:
+        answer = await client.post("/execute", json={"workflow": document(), "options": options})
+        error = error_of(answer, 400, "VALIDATION_ERROR")
+        assert [d["field"] for d in error["details"]] == [name]
+    failed = await client.post("/execute", json={"workflow": failing()})
+    execution_id = failed.json()["data"]["executionId"]
+    for key in ("fromNodeId", "fromNode"):
+        retried = await client.post(f"/executions/{execution_id}/retry", json={key: "nope"})
+        assert [d["field"] for d in error_of(retried, 400, "VALIDATION_ERROR")["details"]] == [key]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .._exceptions import WorkflowValidationError
 from ..runtime import Execution, ExecutionMode
 from ._envelope import ApiError, Json, guarded, success, validation_status
 from ._requests import field, object_body, query_bool, query_int, string_list
@@ -61,18 +64,19 @@ class ExecutionsApi:
         debug = field(options, "debug", bool, prefix="options.", default=False)
         # A debug run pauses until someone resumes it: no request could wait for that.
         background = field(options, "async", bool, prefix="options.", default=False) or debug
-        execution = await self.engine.execute(
-            workflow,
-            options.get("inputData"),
-            start_node_id=field(options, "startNodeId", str, prefix="options."),
-            run_partial=field(options, "runPartial", bool, prefix="options.", default=False),
-            mode=ExecutionMode.API,
-            triggered_by=user_of(request),
-            debug=debug,
-            breakpoints=string_list(options, "breakpoints", prefix="options."),
-            wait=not background,
-            **self._webhook(options, "options."),
-        )
+        with _named_as_sent({name: f"options.{name}" for name in _OPTION_FIELDS}):
+            execution = await self.engine.execute(
+                workflow,
+                options.get("inputData"),
+                start_node_id=field(options, "startNodeId", str, prefix="options."),
+                run_partial=field(options, "runPartial", bool, prefix="options.", default=False),
+                mode=ExecutionMode.API,
+                triggered_by=user_of(request),
+                debug=debug,
+                breakpoints=string_list(options, "breakpoints", prefix="options."),
+                wait=not background,
+                **self._webhook(options, "options."),
+            )
         return success(started(execution) if background else finished(execution))
 
     async def _workflow(self, body: Json) -> Workflow:
@@ -96,14 +100,16 @@ class ExecutionsApi:
     async def retry(self, request: Request) -> Response:
         body = await object_body(request, self.max_body_bytes, required=False)
         from_node = field(body, "fromNode", str) or field(body, "fromNodeId", str)
-        execution = await self.engine.retry(
-            request.path_params["id"],
-            from_node=from_node,
-            input_overrides=field(body, "inputOverrides", dict),
-            triggered_by=user_of(request),
-            wait=False,
-            **self._webhook(body, ""),
-        )
+        sent_as = "fromNode" if "fromNode" in body or "fromNodeId" not in body else "fromNodeId"
+        with _named_as_sent({"fromNode": sent_as}):
+            execution = await self.engine.retry(
+                request.path_params["id"],
+                from_node=from_node,
+                input_overrides=field(body, "inputOverrides", dict),
+                triggered_by=user_of(request),
+                wait=False,
+                **self._webhook(body, ""),
+            )
         return success(
             {
                 "executionId": execution.id,
@@ -182,3 +188,26 @@ def finished(execution: Execution) -> Json:
 
 def started(execution: Execution) -> Json:
     return {"executionId": execution.id, "status": execution.status.value, "message": ASYNC_MESSAGE}
+
+
+_OPTION_FIELDS = ("startNodeId", "webhookUrl", "breakpoints")
+"""The engine's names of the fields a request sends under ``options``."""
+
+
+@contextlib.contextmanager
+def _named_as_sent(names: Mapping[str, str]) -> Iterator[None]:
+    """The engine's validation errors about the request's values, each field named as the
+    request sent it (``startNodeId`` is ``options.startNodeId``; ``breakpoints[1]`` is
+    ``options.breakpoints[1]``). Fields of a workflow document are left as they are."""
+    try:
+        yield
+    except WorkflowValidationError as error:
+        details = [{**d, "field": _renamed(d["field"], names)} for d in error.details]
+        if details == error.details:
+            raise
+        raise WorkflowValidationError(details) from None
+
+
+def _renamed(name: str, names: Mapping[str, str]) -> str:
+    head, bracket, rest = name.partition("[")
+    return names[head] + bracket + rest if head in names else name

@@ -19,7 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .._clock import Clock, SystemClock
-from .._exceptions import ExecutionConflictError
+from .._exceptions import ExecutionConflictError, WorkflowValidationError
 from .._stored_values import plain
 from ..events import Callback, Event, EventBroker, LocalEventBroker, Subscription
 from ..graph import Workflow, validate_workflow
@@ -250,6 +250,7 @@ class Engine(EngineHistory):
             workflow = await self.storage.get_workflow(workflow)
         checked = self.validate(workflow)
         mode = execution_mode(mode)
+        _check_breakpoints(checked, breakpoints)
         input_data = plain(input_data)  # as a recovered run reads it back
         starts = start_nodes(checked, self.registry, input_data, start_node_id, mode)
         reused = await partial_reuse(self.storage, checked, start_node_id) if run_partial else []
@@ -387,3 +388,15 @@ def _scheduler_service(engine: Engine) -> SchedulerService:
     from ..scheduler import SchedulerService
 
     return SchedulerService(engine)
+
+
+def _check_breakpoints(workflow: Workflow, breakpoints: Sequence[str]) -> None:
+    """A breakpoint naming no node of the workflow would never pause: refused, naming it."""
+    known = {node.id for node in workflow.nodes}
+    problems = [
+        {"field": f"breakpoints[{index}]", "message": f"no node with id {node_id!r}"}
+        for index, node_id in enumerate(breakpoints)
+        if node_id not in known
+    ]
+    if problems:
+        raise WorkflowValidationError(problems)
