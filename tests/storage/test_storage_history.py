@@ -130,6 +130,21 @@ async def test_prune_by_age_deletes_finished_executions_and_their_records(
     assert len((await storage.get_execution("w1-2")).node_executions) == 1
 
 
+async def test_prune_deletes_the_done_deliveries_of_what_it_deletes(storage: Storage) -> None:
+    """A pruned execution's delivered or given-up deliveries go with it; a pending one stays,
+    to be delivered all the same; those of kept executions stay."""
+    await _seed_prune(storage)
+    for delivery_id, execution_id in [("done", "w1-0"), ("due", "w1-0"), ("kept", "w1-2")]:
+        await storage.save_delivery({**_delivery(delivery_id, T0), "executionId": execution_id})
+    await storage.update_delivery("done", status="delivered")
+    await storage.update_delivery("kept", status="failed")
+    assert await storage.prune(older_than=T0 + 10) == 4
+    with pytest.raises(ExecutionNotFoundError):
+        await storage.update_delivery("done", attempts=2)
+    await storage.update_delivery("kept", attempts=2)
+    assert [d["id"] for d in await storage.pending_deliveries(now=T0 + 1)] == ["due"]
+
+
 async def test_prune_keeps_the_newest_per_workflow(storage: Storage) -> None:
     """prune(keep_last_per_workflow=N) keeps the N newest executions of each workflow."""
     await _seed_prune(storage)
@@ -234,23 +249,27 @@ async def test_a_delivery_is_claimed_by_one_caller(storage: Storage) -> None:
 async def test_an_end_stores_its_callback_only_when_it_changes_the_status(
     storage: Storage,
 ) -> None:
-    """finish_execution and transition_execution store the given delivery in their own
+    """finish_execution and transition_execution store the given deliveries in their own
     transaction when they change the status, and not when the status was already another."""
     await storage.create_execution(make_execution("ex-1"))
     await storage.create_execution(make_execution("ex-2"))
     running = [ExecutionStatus.RUNNING]
     finished = await storage.finish_execution(
-        "ex-1", expected=running, status=COMPLETED, finished_at=T0, delivery=_delivery("d1", T0)
+        "ex-1",
+        expected=running,
+        status=COMPLETED,
+        finished_at=T0,
+        deliveries=[_delivery("d1", T0), _delivery("d1b", T0)],
     )
     cancelled = await storage.transition_execution(
-        "ex-2", expected=running, status=CANCELLED, delivery=_delivery("d2", T0)
+        "ex-2", expected=running, status=CANCELLED, deliveries=[_delivery("d2", T0)]
     )
     late_finish = await storage.finish_execution(
-        "ex-2", expected=running, status=COMPLETED, finished_at=T0, delivery=_delivery("d3", T0)
+        "ex-2", expected=running, status=COMPLETED, finished_at=T0, deliveries=[_delivery("d3", T0)]
     )
     late_cancel = await storage.transition_execution(
-        "ex-1", expected=running, status=CANCELLED, delivery=_delivery("d4", T0)
+        "ex-1", expected=running, status=CANCELLED, deliveries=[_delivery("d4", T0)]
     )
     assert (finished, cancelled, late_finish, late_cancel) == (True, True, False, False)
     pending = await storage.pending_deliveries(now=T0 + 1)
-    assert sorted(d["id"] for d in pending) == ["d1", "d2"]
+    assert sorted(d["id"] for d in pending) == ["d1", "d1b", "d2"]

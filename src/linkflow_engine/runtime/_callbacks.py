@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -28,6 +28,7 @@ import anyio
 from .._clock import Clock, SystemClock
 from .._stored_values import dump, text
 from ..outbound import OutboundPolicy, OutboundRefused
+from ._error_workflows import error_workflows_delivery
 from ._records import Execution, LogEntry, format_timestamp
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "CallbackService",
     "callback_body",
     "callback_delivery",
+    "end_deliveries",
     "signature",
 ]
 
@@ -87,6 +89,18 @@ def callback_delivery(ended: Execution, now: float) -> dict[str, Any] | None:
     }
 
 
+def end_deliveries(ended: Execution, now: float) -> list[dict[str, Any]]:
+    """What the write storing the end of ``ended`` stores with it: its callback, the start of
+    its error workflows."""
+    deliveries = (callback_delivery(ended, now), error_workflows_delivery(ended, now))
+    return [delivery for delivery in deliveries if delivery is not None]
+
+
+Target = Callable[[dict[str, Any]], Awaitable[tuple[str, str | None, bool]]]
+"""Delivers a delivery within the engine: (what happened, "" for nothing worth a log line;
+the error or None; whether retrying is pointless), as :meth:`CallbackService._send` says."""
+
+
 def signature(secret: str, body: bytes) -> str:
     """The ``X-Linkflow-Signature`` header value for ``body``."""
     import hashlib
@@ -108,8 +122,12 @@ class CallbackService:
         client: Callable[[], httpx.AsyncClient],
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         clock: Clock | None = None,
+        targets: Mapping[str, tuple[str, Target]] | None = None,
     ) -> None:
+        """``targets``: deliveries to these addresses (not http(s) URLs) are delivered by
+        calling the target, not by a POST; its name begins the log lines of its attempts."""
         self.storage = storage
+        self.targets = dict(targets or {})
         self.policy = policy
         self.secret = secret
         self.client = client
@@ -149,8 +167,12 @@ class CallbackService:
         if not claimed:  # another engine on the storage is delivering it
             return
         attempt = delivery["attempts"] + 1
+        name, target = self.targets.get(delivery["url"], ("Callback", None))
         try:
-            outcome, error, final = await self._send(delivery)
+            if target is not None:
+                outcome, error, final = await target(delivery)
+            else:
+                outcome, error, final = await self._send(delivery)
         except anyio.get_cancelled_exc_class():  # the engine is closing: hand it back, due now
             with anyio.CancelScope(shield=True):
                 await self.storage.update_delivery(delivery["id"], nextAttemptAt=self.clock())
@@ -166,7 +188,8 @@ class CallbackService:
             wait = self.retry_delays[attempt - 1]
             fields = {"nextAttemptAt": self.clock() + wait, "lastError": error}
         await self.storage.update_delivery(delivery["id"], attempts=attempt, **fields)
-        await self._log(delivery, attempt, outcome, fields.get("status"))
+        if outcome:
+            await self._log(delivery, f"{name} attempt {attempt}", outcome, fields.get("status"))
 
     async def _send(self, delivery: dict[str, Any]) -> tuple[str, str | None, bool]:
         """(what happened, the error or None, whether retrying is pointless)."""
@@ -196,16 +219,18 @@ class CallbackService:
         return headers
 
     async def _log(
-        self, delivery: dict[str, Any], attempt: int, outcome: str, status: str | None
+        self, delivery: dict[str, Any], attempt: str, outcome: str, status: str | None
     ) -> None:
+        """Log ``attempt`` (its name and number) and its ``outcome`` to the execution."""
         level = "info" if status == "delivered" else "warning"
-        data = {"url": delivery["url"], "attempt": attempt, "deliveryId": delivery["id"]}
+        number = delivery["attempts"] + 1
+        data = {"url": delivery["url"], "attempt": number, "deliveryId": delivery["id"]}
         if status == "failed":
             outcome += "; giving up"
         entry = LogEntry(
             timestamp=self.clock(),
             level=level,
-            message=text(f"Callback attempt {attempt}: {outcome}"),
+            message=text(f"{attempt}: {outcome}"),
             data=data,
         )
         try:

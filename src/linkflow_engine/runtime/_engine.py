@@ -27,7 +27,8 @@ from ..nodes import NodeRegistry
 from ..outbound import OutboundPolicy
 from ..storage.memory import MemoryStorage
 from ._callbacks import DEFAULT_RETRY_DELAYS, CallbackService
-from ._error_workflows import ErrorWorkflows
+from ._error_workflows import TARGET as ERROR_WORKFLOWS
+from ._error_workflows import ErrorWorkflows, should_handle
 from ._executor import RunServices
 from ._history import EngineHistory
 from ._http_client import SharedHttpClient
@@ -136,9 +137,9 @@ class Engine(EngineHistory):
             client=self._http.get,
             retry_delays=callback_retry_delays,
             clock=self.clock,
+            targets={ERROR_WORKFLOWS: ("Error workflows", ErrorWorkflows(self).deliver)},
         )
         self._scheduler = _scheduler_service(self) if scheduler else None
-        self._error_workflows = ErrorWorkflows(self)
         self._control = RunControl(
             self._services,
             self.registry,
@@ -236,6 +237,7 @@ class Engine(EngineHistory):
         webhook_url: str | None = None,
         wait: bool = True,
         _fire: FireKey | None = None,
+        _execution_id: str | None = None,
     ) -> Execution:
         """Run ``workflow`` (a document, a :class:`Workflow`, or the id of a stored one) and
         return its execution record.
@@ -244,7 +246,8 @@ class Engine(EngineHistory):
         run goes on in the background (watch it with :meth:`subscribe`). With ``debug=True``
         the run pauses before nodes with ``breakpoint: true`` or listed in ``breakpoints``.
         When it ends, ``webhook_url`` receives the documented callback (durably, with retries).
-        (``_fire`` is the scheduler's: the slot's fire is recorded with the execution.)
+        (``_fire`` is the scheduler's: the slot's fire is recorded with the execution.
+        ``_execution_id``, the error workflows': the execution's id, StorageError if it exists.)
         """
         if isinstance(workflow, str):
             workflow = await self.storage.get_workflow(workflow)
@@ -255,6 +258,8 @@ class Engine(EngineHistory):
         starts = start_nodes(checked, self.registry, input_data, start_node_id, mode)
         reused = await partial_reuse(self.storage, checked, start_node_id) if run_partial else []
         execution = new_execution(checked, input_data, mode, triggered_by, self.clock)
+        if _execution_id is not None:
+            execution.id = _execution_id
         execution.options = {
             "startNodeId": start_node_id,
             "runPartial": run_partial,
@@ -300,10 +305,10 @@ class Engine(EngineHistory):
         return await self._control.launch(execution, checked, starts, reused, wait=wait)
 
     async def _after_run(self, execution: Execution) -> None:
-        if execution.options.get("webhookUrl") and execution.status.is_terminal:
-            self._callbacks.wake()  # its delivery was stored with its end
-        if self._task_group is not None and self._error_workflows.should_handle(execution):
-            self._task_group.start_soon(self._error_workflows.handle, execution)
+        if execution.status.is_terminal and (
+            execution.options.get("webhookUrl") or should_handle(execution)
+        ):
+            self._callbacks.wake()  # its deliveries were stored with its end
 
     def _require_running(self) -> TaskGroup:
         if self._task_group is None:

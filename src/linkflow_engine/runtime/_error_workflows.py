@@ -10,24 +10,40 @@ not by a person or a schedule; the spec has no ``error`` mode) with ``triggeredB
 ``error:<failed execution id>``. Two rules keep them from feeding on themselves: a workflow never
 handles its own failures, and an execution started by an error trigger triggers no error
 workflow when it fails.
+
+Starting them is durable: a failure that may have error workflows stores, in the same write as
+the failure itself, a delivery to :data:`TARGET` (see :mod:`._callbacks`), which an engine on
+the storage then delivers by starting the watching workflows. Each start has an id made from the
+failure, the workflow and its trigger, so a delivery attempted again (its engine died mid-way)
+starts nothing twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .._exceptions import ExecutionNotFoundError, StorageError, WorkflowValidationError
+from .._stored_values import dump
 from ..graph import Node, Workflow
 from ._records import Execution, ExecutionMode, ExecutionStatus, format_timestamp
 
 if TYPE_CHECKING:
     from ._engine import Engine
 
-__all__ = ["ErrorWorkflows", "error_payload"]
+__all__ = ["TARGET", "ErrorWorkflows", "error_payload", "error_workflows_delivery"]
 
 logger = logging.getLogger("linkflow_engine.scheduler")
 
 _PAGE = 100
+
+TARGET = "linkflow:error-workflows"
+"""The address of a delivery that starts the error workflows of the failure it carries (not an
+http(s) URL, so no callback URL a user gives can name it)."""
 
 
 def error_payload(execution: Execution) -> dict[str, Any]:
@@ -50,8 +66,31 @@ def error_payload(execution: Execution) -> dict[str, Any]:
     }
 
 
+def error_workflows_delivery(ended: Execution, now: float) -> dict[str, Any] | None:
+    """The delivery starting the error workflows of ``ended`` (the execution as its end is
+    about to be stored), due ``now``, for the write that stores that end; None unless it is
+    a failure that may have error workflows."""
+    if not should_handle(ended):
+        return None
+    return {
+        "id": f"dlv-{os.urandom(12).hex()}",
+        "executionId": ended.id,
+        "url": TARGET,
+        "body": dump(error_payload(ended)),
+        "attempts": 0,
+        "nextAttemptAt": now,
+        "status": "pending",
+        "lastError": None,
+    }
+
+
+def should_handle(execution: Execution) -> bool:
+    """A failure that is not itself an error workflow's."""
+    return execution.status is ExecutionStatus.FAILED and not _started_by_error_trigger(execution)
+
+
 class ErrorWorkflows:
-    """Starts the error workflows of failed executions (the engine calls :meth:`handle`)."""
+    """Delivers :data:`TARGET` deliveries: starts the error workflows of a stored failure."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -59,20 +98,31 @@ class ErrorWorkflows:
     def __repr__(self) -> str:
         return "ErrorWorkflows()"
 
-    def should_handle(self, execution: Execution) -> bool:
-        """A failure that is not itself an error workflow's."""
-        return execution.status is ExecutionStatus.FAILED and not _started_by_error_trigger(
-            execution
-        )
-
-    async def handle(self, execution: Execution) -> None:
-        """Start every active workflow whose error trigger watches ``execution``'s workflow."""
+    async def deliver(self, delivery: dict[str, Any]) -> tuple[str, str | None, bool]:
+        """Start every active workflow whose error trigger watches the failure ``delivery``
+        carries: (what happened, "" when nothing watches it; the error, when some start
+        failed for a reason that may pass, such as storage; False: retrying may help)."""
+        payload = json.loads(delivery["body"])
+        failed_id = delivery["executionId"]
         try:
-            for workflow, node in await self._watchers(execution.workflow_id):
-                await self._start(workflow, node, execution)
-        except Exception:
-            # Runs in the engine's task group: a storage hiccup here must not take it down.
-            logger.exception("error workflows of %s not started", execution.id)
+            watchers = await self._watchers(payload["execution"]["workflowId"])
+        except Exception as error:  # storage unreachable a moment: the delivery is retried
+            logger.exception("error workflows of %s not looked up", failed_id)
+            return f"failed: {type(error).__name__}: {error}", str(error) or "error", False
+        said, retry = [], None
+        for workflow, node in watchers:
+            try:
+                execution_id = await self._start(workflow, node, failed_id, payload)
+            except WorkflowValidationError as error:  # invalid now: retrying cannot help
+                logger.exception("error workflow %s cannot start", workflow.id)
+                said.append(f"{workflow.id} cannot start ({error})")
+            except Exception as error:  # storage, say: the delivery is retried
+                logger.exception("error workflow %s did not start", workflow.id)
+                said.append(f"{workflow.id} not started ({type(error).__name__}: {error})")
+                retry = f"{type(error).__name__}: {error}"
+            else:
+                said.append(f"{workflow.id} started as {execution_id}")
+        return "; ".join(said), retry, False
 
     async def _watchers(self, failed_workflow_id: str | None) -> list[tuple[Workflow, Node]]:
         found: list[tuple[Workflow, Node]] = []
@@ -92,18 +142,47 @@ class ErrorWorkflows:
             if not page or offset >= total:
                 return found
 
-    async def _start(self, workflow: Workflow, node: Node, failed: Execution) -> None:
+    async def _start(
+        self, workflow: Workflow, node: Node, failed_id: str, payload: dict[str, Any]
+    ) -> str:
+        """Start ``workflow`` at ``node`` for the failure; its execution id, also when an
+        earlier attempt of the delivery started it."""
+        execution_id = _start_id(failed_id, workflow, node, payload)
         try:
             await self._engine.execute(
                 workflow,
-                error_payload(failed),
+                payload,
                 start_node_id=node.id,
                 mode=ExecutionMode.API,
-                triggered_by=f"error:{failed.id}",
+                triggered_by=f"error:{failed_id}",
                 wait=False,
+                _execution_id=execution_id,
             )
-        except Exception:
-            logger.exception("error workflow %s did not start", workflow.id)
+        except StorageError:
+            if not await self._exists(execution_id):
+                raise
+        return execution_id
+
+    async def _exists(self, execution_id: str) -> bool:
+        """Whether the execution is stored (an earlier attempt of the delivery started it)."""
+        try:
+            await self._engine.storage.get_execution(execution_id)
+        except ExecutionNotFoundError:
+            return False
+        return True
+
+
+def _start_id(failed_id: str, workflow: Workflow, node: Node, payload: dict[str, Any]) -> str:
+    """The id of the execution of ``workflow`` that ``node`` starts for the failure: the same
+    at every attempt. Like any execution id, it begins with a time in ms (the failure's)."""
+    try:
+        failed_at = datetime.fromisoformat(payload["error"]["timestamp"]).timestamp()
+    except (TypeError, ValueError):
+        failed_at = 0.0
+    digest = hashlib.blake2b(
+        "\0".join((failed_id, str(workflow.id), node.id)).encode(), digest_size=10
+    ).hexdigest()
+    return f"exec-{int(failed_at * 1000):012x}{digest}"
 
 
 def _watches(node: Node, workflow_id: str | None) -> bool:

@@ -29,7 +29,7 @@ from ..events import (
 from ..graph import Node
 from ..nodes._context import ExecutionInfo
 from ..outbound import OutboundPolicy
-from ._callbacks import callback_delivery
+from ._callbacks import end_deliveries
 from ._node_steps import NodeSteps
 from ._plan import ExecutionPlan
 from ._recorder import Recorder
@@ -276,7 +276,7 @@ class ExecutionRun(NodeSteps):
             cancelled_at=cancelled_at,
             error=error,
             outputs=execution.outputs,
-            delivery=callback_delivery(ended, now),
+            deliveries=end_deliveries(ended, now),
         )
         if finished:
             execution.status, execution.finished_at = status, now

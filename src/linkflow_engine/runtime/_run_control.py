@@ -20,7 +20,7 @@ import attrs
 
 from .._exceptions import ExecutionConflictError, LeaseLostError
 from ..graph import Workflow
-from ._callbacks import callback_delivery
+from ._callbacks import end_deliveries
 from ._executor import ExecutionRun, RunServices
 from ._plan import plan_for
 from ._records import Execution, ExecutionStatus, NodeExecution
@@ -200,7 +200,7 @@ class RunControl:
             status=ExecutionStatus.CANCELLED,
             cancelled_at=now,
             finished_at=now,
-            delivery=callback_delivery(ended, now),
+            deliveries=end_deliveries(ended, now),
         )
         if not cancelled:
             stored = await self._storage.get_execution(execution_id)

@@ -12,14 +12,26 @@ import psycopg
 
 from .._exceptions import ExecutionNotFoundError
 from . import _sql
+from ._postgres_statements import pg
 
-__all__ = ["DELIVERY_PUT", "Deliveries"]
+__all__ = ["DELIVERY_PUT", "Deliveries", "save_deliveries"]
 
 DELIVERY_PUT = (
     "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in _sql.DELIVERY_FIELDS.values())
 )
 """A delivery (the fields of ``_sql.delivery_params``), inserted or replaced by id."""
+
+
+async def save_deliveries(
+    connection: psycopg.AsyncConnection[Any], deliveries: Sequence[dict[str, Any]]
+) -> None:
+    """Upsert ``deliveries`` on ``connection``, inside the caller's transaction."""
+    if deliveries:
+        rows = [_sql.delivery_params(delivery) for delivery in deliveries]
+        async with connection.cursor() as cursor:
+            await cursor.executemany(pg(DELIVERY_PUT), rows)
+
 
 Execute = Callable[[str, Sequence[Any]], Awaitable[psycopg.AsyncCursor[Any]]]
 Rows = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]

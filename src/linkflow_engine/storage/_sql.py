@@ -70,6 +70,10 @@ DELIVERY_FIELDS = {
     "lastError": "last_error",
 }
 
+DELIVERED_OF = "status <> 'pending' AND execution_id"
+"""SQL: the deliveries of prunable executions' ids (``{DELIVERED_OF} IN ...``): those done
+(delivered or given up). A pending one stays, to be delivered after its execution is gone."""
+
 STATS = """
 SELECT {day} AS day, COUNT(*),
   SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END),

@@ -178,12 +178,13 @@ class Storage(Protocol):
         cancelled_at: float | None = None,
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
-        delivery: dict[str, Any] | None = None,
+        deliveries: Sequence[dict[str, Any]] = (),
     ) -> bool:
         """Compare-and-set: when the stored status is one of ``expected``, set ``status`` and
-        the given (non-None) fields, :meth:`save_delivery` of ``delivery`` (the callback that
-        reports this change) in the same transaction, and return True; otherwise change
-        nothing and return False. ExecutionNotFoundError when the execution does not exist."""
+        the given (non-None) fields, :meth:`save_delivery` of each of ``deliveries`` (what
+        reports this change: a callback, the failure's error workflows) in the same
+        transaction, and return True; otherwise change nothing and return False.
+        ExecutionNotFoundError when the execution does not exist."""
         ...
 
     async def finish_execution(
@@ -201,15 +202,16 @@ class Storage(Protocol):
         events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
-        delivery: dict[str, Any] | None = None,
+        deliveries: Sequence[dict[str, Any]] = (),
     ) -> bool:
         """An execution's last write, in one transaction: :meth:`transition_execution` to its
         final ``status``, and only when that changed the status, :meth:`save_progress` of the
         last ``nodes``, ``logs`` and ``events`` (under ``fence``), :meth:`save_delivery` of
-        ``delivery`` (the callback reporting the end) and :meth:`release_lease` of ``lease``.
-        False, with nothing written, when the stored status was not one of ``expected``
-        (another process ended it first); ExecutionNotFoundError when there is no such
-        execution; StorageError, with nothing written, for a stale fence."""
+        each of ``deliveries`` (what reports the end: a callback, the failure's error
+        workflows) and :meth:`release_lease` of ``lease``. False, with nothing written, when
+        the stored status was not one of ``expected`` (another process ended it first);
+        ExecutionNotFoundError when there is no such execution; StorageError, with nothing
+        written, for a stale fence."""
         ...
 
     async def get_status(self, execution_id: str) -> ExecutionStatus:
@@ -314,7 +316,8 @@ class Storage(Protocol):
         self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
     ) -> int:
         """Delete finished executions (completed, failed, cancelled) with their node runs, logs,
-        events and lease, and return how many executions were deleted.
+        events, lease and done deliveries (a pending one stays to be delivered), and return how
+        many executions were deleted.
 
         An execution goes when it is finished and either was created before ``older_than``
         (epoch seconds) or is not among the ``keep_last_per_workflow`` newest executions of its

@@ -143,12 +143,12 @@ class MemoryStorage:
         cancelled_at: float | None = None,
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
-        delivery: dict[str, Any] | None = None,
+        deliveries: Sequence[dict[str, Any]] = (),
     ) -> bool:
         stored = self._get(execution_id)
         if stored.status not in expected:
             return False
-        if delivery is not None:
+        for delivery in deliveries:
             await self.save_delivery(delivery)
         stored.status = status
         if started_at is not None:
@@ -178,7 +178,7 @@ class MemoryStorage:
         events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
-        delivery: dict[str, Any] | None = None,
+        deliveries: Sequence[dict[str, Any]] = (),
     ) -> bool:
         # No await below suspends, so no other task sees a half-done finish.
         if self._get(execution_id).status not in expected:
@@ -186,7 +186,7 @@ class MemoryStorage:
         self._check_fence(execution_id, fence)
         await self.transition_execution(
             execution_id, expected=expected, status=status, finished_at=finished_at,
-            cancelled_at=cancelled_at, error=error, outputs=outputs, delivery=delivery,
+            cancelled_at=cancelled_at, error=error, outputs=outputs, deliveries=deliveries,
         )  # fmt: skip
         await self.save_progress(execution_id, nodes=nodes, logs=logs, events=events)
         if lease is not None:
@@ -336,6 +336,10 @@ class MemoryStorage:
                 extra = keep_last_per_workflow is not None and rank > keep_last_per_workflow
                 if execution.status.value in FINISHED and (old or extra):
                     doomed.append(execution.id)
+        pruned = set(doomed)
+        for delivery_id, delivery in list(self._deliveries.items()):
+            if delivery["status"] != "pending" and delivery["executionId"] in pruned:
+                del self._deliveries[delivery_id]
         for execution_id in doomed:
             del self._executions[execution_id]
             self._events.pop(execution_id, None)

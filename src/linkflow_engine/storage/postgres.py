@@ -35,7 +35,7 @@ from ..runtime._records import (
     format_timestamp,
 )
 from . import _sql
-from ._postgres_deliveries import DELIVERY_PUT, Deliveries
+from ._postgres_deliveries import Deliveries, save_deliveries
 from ._postgres_listener import listen, status_channel
 from ._postgres_progress import (
     TransitionFields,
@@ -282,11 +282,11 @@ class PostgresStorage:
         cancelled_at: float | None = None,
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
-        delivery: dict[str, Any] | None = None,
+        deliveries: Sequence[dict[str, Any]] = (),
     ) -> bool:
         fields: TransitionFields = (started_at, finished_at, cancelled_at, error, outputs)
         async with self.pool.connection() as connection:
-            if delivery is None:  # one statement, its own transaction
+            if not deliveries:  # one statement, its own transaction
                 changed = await transition(
                     connection, self.status_channel, execution_id, expected, status, fields
                 )
@@ -296,7 +296,7 @@ class PostgresStorage:
                         connection, self.status_channel, execution_id, expected, status, fields
                     )
                     if changed:
-                        await connection.execute(pg(DELIVERY_PUT), _sql.delivery_params(delivery))
+                        await save_deliveries(connection, deliveries)
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -316,7 +316,7 @@ class PostgresStorage:
         events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
-        delivery: dict[str, Any] | None = None,
+        deliveries: Sequence[dict[str, Any]] = (),
     ) -> bool:
         writes = progress_writes(execution_id, nodes, logs, events, fence)
         fields: TransitionFields = (None, finished_at, cancelled_at, error, outputs)
@@ -326,8 +326,7 @@ class PostgresStorage:
             )
             if changed:
                 await write_end(connection, execution_id, writes, fence, lease)
-                if delivery is not None:
-                    await connection.execute(pg(DELIVERY_PUT), _sql.delivery_params(delivery))
+                await save_deliveries(connection, deliveries)
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -455,6 +454,9 @@ class PostgresStorage:
                 await connection.execute(
                     f"DELETE FROM {table} WHERE execution_id = ANY(%s)", (ids,)
                 )
+            await connection.execute(
+                f"DELETE FROM webhook_deliveries WHERE {_sql.DELIVERED_OF} = ANY(%s)", (ids,)
+            )
             # The status check again: an execution cannot have left a terminal status, but the
             # guard keeps the rule local to the statement that deletes.
             cursor = await connection.execute(

@@ -32,6 +32,7 @@ from ..runtime._records import (
     format_timestamp,
 )
 from . import _sql
+from ._sql import DELIVERED_OF
 from ._sqlite_checkpoint import Checkpointer
 from ._sqlite_progress import (
     WriteTransaction,
@@ -257,16 +258,16 @@ class SQLiteStorage:
         cancelled_at: float | None = None,
         error: ExecutionError | None = None,
         outputs: dict[str, Any] | None = None,
-        delivery: dict[str, Any] | None = None,
+        deliveries: Sequence[dict[str, Any]] = (),
     ) -> bool:
         fields = (started_at, finished_at, cancelled_at, error, outputs)
-        if delivery is None:  # one statement, its own transaction
+        if not deliveries:  # one statement, its own transaction
             changed = transition(self._db, execution_id, expected, status, *fields)
         else:
             with self._write_lock() as db:
                 changed = transition(db, execution_id, expected, status, *fields)
                 if changed:
-                    db.execute(DELIVERY_PUT, _sql.delivery_params(delivery))
+                    db.executemany(DELIVERY_PUT, map(_sql.delivery_params, deliveries))
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -286,7 +287,7 @@ class SQLiteStorage:
         events: Sequence[EventRecord] = (),
         fence: int | None = None,
         lease: Lease | None = None,
-        delivery: dict[str, Any] | None = None,
+        deliveries: Sequence[dict[str, Any]] = (),
     ) -> bool:
         with self._write_lock() as db:
             changed = finish(
@@ -295,8 +296,8 @@ class SQLiteStorage:
             )  # fmt: skip
             if changed:  # under the fence the finish checked, with the write lock held since
                 write_progress(self._cursor, execution_id, nodes, logs, events, None)
-                if delivery is not None:
-                    db.execute(DELIVERY_PUT, _sql.delivery_params(delivery))
+                if deliveries:
+                    db.executemany(DELIVERY_PUT, map(_sql.delivery_params, deliveries))
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -455,6 +456,10 @@ class SQLiteStorage:
                 "INSERT INTO pruned SELECT num FROM executions WHERE id IN "
                 f"({_sql.PRUNE_CANDIDATES.format(condition=where)})",
                 values,
+            )
+            db.execute(
+                f"DELETE FROM webhook_deliveries WHERE {DELIVERED_OF} IN "
+                "(SELECT id FROM executions WHERE num IN (SELECT num FROM pruned))"
             )
             for table in ("node_executions", "logs", "events"):  # each a range of keys
                 db.execute(

@@ -1,0 +1,118 @@
+"""Error workflows are started durably: the start is stored with the failure it reports, so a
+process that dies between the two leaves it to the next engine, and an attempt made again (its
+engine died mid-way) starts nothing twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+from durable_storages import POSTGRES_DSN, StorageFactory, postgres_factory, sqlite_factory
+from error_documents import failing, watcher
+
+from linkflow_engine import Engine, ExecutionStatus
+
+WORKER = Path(__file__).parent / "error_worker.py"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, StorageFactory]]:
+    """(the worker's storage argument, a factory of storages on the same database)."""
+    if request.param == "sqlite":
+        path = tmp_path / "linkflow.db"
+        yield f"sqlite {path}", sqlite_factory(path)
+        return
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    yield f"postgres {POSTGRES_DSN}#{schema}", postgres_factory(schema)
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def finished_runs(engine: Engine, workflow_id: str, count: int) -> list[Any]:
+    """Wait until ``workflow_id`` has ``count`` finished executions; return them."""
+    with anyio.fail_after(10):
+        while True:
+            executions, _ = await engine.list_executions(workflow_id=workflow_id)
+            if len(executions) >= count and all(e.status.is_terminal for e in executions):
+                return executions
+            await anyio.sleep(0.02)
+
+
+async def attempt_lines(engine: Engine, execution_id: str, count: int) -> list[Any]:
+    """Wait until the execution's logs hold ``count`` error-workflow attempts; return them."""
+    with anyio.fail_after(10):
+        while True:
+            execution = await engine.get_execution(execution_id)
+            lines = [e for e in execution.logs if e.message.startswith("Error workflows attempt")]
+            if len(lines) >= count:
+                return lines
+            await anyio.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_a_failure_stored_by_a_process_that_then_died_starts_its_error_workflow_later(
+    shared: tuple[str, StorageFactory],
+) -> None:
+    """The worker stores the failure and is killed (SIGKILL) as soon as it is stored: no error
+    workflow ran there. The next engine on the database starts it, once."""
+    target, make_storage = shared
+    worker = subprocess.run(
+        [sys.executable, str(WORKER), *target.split(" ", 1)], capture_output=True, timeout=60
+    )
+    assert worker.returncode == -9, worker.stderr.decode()
+
+    async def check() -> None:
+        storage = make_storage()
+        await storage.open()
+        try:
+            from linkflow_engine.storage.base import ExecutionQuery
+
+            (failed,), _ = await storage.list_executions(ExecutionQuery(workflow_id="wf-billing"))
+            _, alerts = await storage.list_executions(ExecutionQuery(workflow_id="wf-alert"))
+        finally:
+            await storage.aclose()
+        assert failed.status is ExecutionStatus.FAILED
+        assert alerts == 0  # the worker died before any error workflow started
+        async with Engine(make_storage(), lease_ttl=1.0) as engine:
+            (alert,) = await finished_runs(engine, "wf-alert", 1)
+            alert = await engine.get_execution(alert.id, include_data=True)
+            (line,) = await attempt_lines(engine, failed.id, 1)
+            await anyio.sleep(0.6)  # the delivery service's next round starts nothing more
+            _, total = await engine.list_executions(workflow_id="wf-alert")
+        assert total == 1
+        assert alert.status is ExecutionStatus.COMPLETED
+        assert alert.triggered_by == f"error:{failed.id}"
+        payload = alert.node("on_error").output
+        assert payload["execution"]["id"] == failed.id
+        assert payload["error"]["message"] == "wf-billing broke"
+        assert line.message == f"Error workflows attempt 1: wf-alert started as {alert.id}"
+
+    anyio.run(check)
+
+
+async def test_an_attempt_made_again_starts_no_second_execution(
+    make_storage: StorageFactory,
+) -> None:
+    """A delivery handed back as pending after its error workflow started (as when its engine
+    dies before marking it delivered) is attempted again, and finds the start it made."""
+    async with Engine(make_storage()) as engine:
+        await engine.save_workflow(failing("wf-billing"))
+        await engine.save_workflow(watcher("wf-alert"))
+        failed = await engine.execute("wf-billing")
+        (alert,) = await finished_runs(engine, "wf-alert", 1)
+        (first,) = await attempt_lines(engine, failed.id, 1)
+        await engine.storage.update_delivery(
+            first.data["deliveryId"], status="pending", nextAttemptAt=engine.clock.now()
+        )
+        second = (await attempt_lines(engine, failed.id, 2))[1]
+        executions, total = await engine.list_executions(workflow_id="wf-alert")
+    assert total == 1
+    assert executions[0].id == alert.id
+    assert second.message == f"Error workflows attempt 2: wf-alert started as {alert.id}"
