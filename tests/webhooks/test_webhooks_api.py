@@ -224,7 +224,8 @@ async def test_the_api_needs_a_key_but_webhooks_do_not(
 
 async def test_settings_of_the_wrong_type_or_unsendable_are_422(api: httpx.AsyncClient) -> None:
     """An authentication type or methods that are not strings, response headers HTTP cannot
-    carry and a status code that allows no body answer 422 naming the field, never 500."""
+    carry or that the server sets itself (the answer's framing, its execution id) and a status
+    code that allows no body answer 422 naming the field, never 500."""
     await api.post("/workflows", json=workflow())
     cases = [
         ({"authentication": {"type": []}}, "authentication.type"),
@@ -232,6 +233,15 @@ async def test_settings_of_the_wrong_type_or_unsendable_are_422(api: httpx.Async
         ({"responseMode": "custom", "responseHeaders": {"X-A": "€"}}, "responseHeaders"),
         ({"responseMode": "custom", "responseHeaders": {"X-A": "a\r\nb"}}, "responseHeaders"),
         ({"responseMode": "custom", "responseHeaders": {"X A": "b"}}, "responseHeaders"),
+        ({"responseMode": "custom", "responseHeaders": {"Content-Length": "1"}}, "responseHeaders"),
+        (
+            {"responseMode": "custom", "responseHeaders": {"transfer-encoding": "chunked"}},
+            "responseHeaders",
+        ),
+        (
+            {"responseMode": "custom", "responseHeaders": {"x-linkflow-execution-id": "x"}},
+            "responseHeaders",
+        ),
         ({"responseMode": "custom", "responseCode": 204}, "responseCode"),
         ({"responseMode": "custom", "responseCode": 101}, "responseCode"),
     ]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import anyio
+import attrs
 import httpx
 from hook_docs import FAILING, slow, workflow
 from hook_setup import hooked
 
 from linkflow_engine import Engine
+from linkflow_engine.webhooks import MemoryWebhookStore
 
 
 async def test_a_json_post_starts_an_execution_in_webhook_mode(
@@ -126,6 +128,22 @@ async def test_custom_mode_answers_the_configured_code_body_and_headers(
     text = await sender.post(f"/{hook['path']}", json={"name": "x"})
     assert text.text == "thanks"
     assert text.headers["content-type"].startswith("text/plain")
+
+
+async def test_headers_stored_before_they_were_reserved_never_replace_the_servers(
+    api: httpx.AsyncClient, sender: httpx.AsyncClient, store: MemoryWebhookStore
+) -> None:
+    """Settings stored before the server reserved a header (the API now refuses them) answer
+    with the server's framing and execution id, and the other configured headers."""
+    hook = await hooked(api, responseMode="custom", responseBody={"received": True})
+    stored = await store.get(hook["id"])
+    reserved = {"Content-Length": "1", "x-linkflow-execution-id": "forged", "X-Custom": "yes"}
+    await store.update(attrs.evolve(stored, response_headers=reserved))
+    answer = await sender.post(f"/{hook['path']}", json={"name": "x"})
+    assert answer.json() == {"received": True}
+    assert answer.headers["X-Custom"] == "yes"
+    (execution_id,) = answer.headers.get_list("X-Linkflow-Execution-Id")
+    assert execution_id.startswith("exec-")
 
 
 async def test_a_failed_run_answers_500_with_its_error(

@@ -16,7 +16,7 @@ import attrs
 from .._exceptions import ExecutionNotFoundError
 from ._auth import WebhookAuthError, verify_request
 from ._guards import RateLimiter, ip_allowed, retry_after
-from ._model import Webhook, WebhookLogEntry, now_text
+from ._model import RESERVED_HEADERS, Webhook, WebhookLogEntry, now_text
 from ._request import BodyError, WebhookRequest, trigger_input
 from ._sync import NodeWebhooks
 from .base import WebhookStore
@@ -206,7 +206,13 @@ def _failed(execution: Execution) -> WebhookAnswer:
 
 def _custom(webhook: Webhook, execution_id: str) -> WebhookAnswer:
     body = webhook.response_body
-    headers = {_EXECUTION_HEADER: execution_id, **webhook.response_headers}
+    # Settings stored before the server reserved a header may still name it: the server's wins.
+    headers = {
+        name: value
+        for name, value in webhook.response_headers.items()
+        if name.lower() not in RESERVED_HEADERS
+    }
+    headers[_EXECUTION_HEADER] = execution_id
     if isinstance(body, str) and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = "text/plain; charset=utf-8"
     return WebhookAnswer(

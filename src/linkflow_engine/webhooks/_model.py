@@ -21,6 +21,7 @@ __all__ = [
     "MASK",
     "METHODS",
     "OPTIONS",
+    "RESERVED_HEADERS",
     "RESPONSE_MODES",
     "SETTINGS",
     "Webhook",
@@ -247,8 +248,18 @@ def _headers(value: Any, problems: _Problems, field: str) -> Any:
             "Latin-1 text without line breaks",
         )
         return _BAD
+    reserved = [name for name in value if name.lower() in RESERVED_HEADERS]
+    if reserved:
+        problems.add(field, f"{', '.join(reserved)}: set by the server, not configurable")
+        return _BAD
     return dict(value)
 
+
+RESERVED_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "x-linkflow-execution-id"}
+)
+"""Answer headers the server sets (in lower case): the framing of the answer, which a configured
+value would break, and the id of the execution the request started."""
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
