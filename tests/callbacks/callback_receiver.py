@@ -11,12 +11,15 @@ from typing import Any
 
 
 class Receiver:
-    """Answers ``fail_first`` requests with 500, then 200, each after ``delay`` seconds; keeps
-    (headers, body) of each."""
+    """Answers ``fail_first`` requests with 500, then 200, each after ``delay`` seconds (and
+    once ``gate`` is set, when given); keeps (headers, body) of each."""
 
-    def __init__(self, fail_first: int = 0, delay: float = 0.0) -> None:
+    def __init__(
+        self, fail_first: int = 0, delay: float = 0.0, gate: threading.Event | None = None
+    ) -> None:
         self.fail_first = fail_first
         self.delay = delay
+        self.gate = gate
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.received = threading.Event()
         self.url = ""
@@ -29,6 +32,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append((dict(self.headers.items()), body))
                 time.sleep(receiver.delay)
+                if receiver.gate is not None:
+                    receiver.gate.wait(30)
                 failing = len(receiver.requests) <= receiver.fail_first
                 self.send_response(500 if failing else 200)
                 self.end_headers()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from callback_receiver import Receiver, running
 
 from builders import chain, node
+from error_documents import failing, watcher
 from linkflow_engine import Engine, ExecutionStatus, NodeRegistry, WorkflowValidationError
 from linkflow_engine.runtime._callbacks import signature
 from linkflow_engine.storage.sqlite import SQLiteStorage
@@ -308,3 +310,26 @@ async def test_a_callback_body_is_strict_json_whatever_the_outputs_hold() -> Non
     _, raw = receiver.requests[0]
     body = orjson.loads(raw)  # strict: refuses NaN
     assert body["outputs"]["n"] == {"ratio": None}
+
+
+async def test_error_workflows_start_while_a_callback_receiver_has_not_answered() -> None:
+    """A failure's error workflows start at once, not after the callbacks in flight: here one
+    whose receiver holds the request until the error workflow has run."""
+    gate = threading.Event()
+    with running(Receiver(gate=gate)) as receiver:
+        try:
+            async with Engine(allow_outbound=["127.0.0.1"]) as engine:
+                await engine.save_workflow(failing("wf-billing"))
+                await engine.save_workflow(watcher("wf-alert"))
+                await engine.execute(chain(node("a", "noop")), webhook_url=receiver.url)
+                with anyio.fail_after(10):
+                    while not receiver.requests:  # the callback is in flight
+                        await anyio.sleep(0.01)
+                await engine.execute("wf-billing")
+                with anyio.fail_after(10):
+                    while not (await engine.list_executions(workflow_id="wf-alert"))[1]:
+                        await anyio.sleep(0.01)
+                answered = receiver.received.is_set()
+        finally:
+            gate.set()
+    assert not answered

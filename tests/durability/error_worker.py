@@ -14,10 +14,11 @@ from pathlib import Path
 import anyio
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from crash_worker import storage
-from error_documents import failing, watcher
 
+from error_documents import failing, watcher
 from linkflow_engine import Engine
 
 

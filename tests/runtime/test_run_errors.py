@@ -21,6 +21,8 @@ from linkflow_engine import (
     RateLimitedError,
     run_workflow,
 )
+from linkflow_engine.storage.base import ExecutionQuery
+from linkflow_engine.storage.memory import MemoryStorage
 
 
 def registry_with(**handlers: Any) -> NodeRegistry:
@@ -328,3 +330,13 @@ def test_stop_leaves_the_failed_nodes_successors_pending() -> None:
     execution = run_workflow(chain(node("s", "stop_and_error"), "noop", "noop"))
     assert execution.node("n2").status is NodeStatus.PENDING
     assert execution.node("n3").status is NodeStatus.PENDING
+
+
+async def test_a_background_run_asked_of_an_engine_not_running_stores_nothing() -> None:
+    """execute(wait=False) needs the running engine: outside ``async with`` (or once it has
+    closed) it raises before storing anything, instead of leaving a run nobody runs."""
+    storage = MemoryStorage()
+    engine = Engine(storage)
+    with pytest.raises(RuntimeError, match="not running"):
+        await engine.execute(chain(node("a", "noop")), wait=False)
+    assert (await storage.list_executions(ExecutionQuery()))[1] == 0

@@ -6,32 +6,9 @@ from typing import Any
 
 import anyio
 
+from error_documents import failing
+from error_documents import watcher as handler
 from linkflow_engine import Engine, ExecutionStatus
-
-
-def failing(id: str) -> dict[str, Any]:
-    return {
-        "id": id,
-        "name": id,
-        "status": "active",
-        "nodes": [
-            {"id": "start", "type": "manual_trigger"},
-            {"id": "boom", "type": "stop_and_error", "config": {"message": f"{id} broke"}},
-        ],
-        "connections": [{"source": "start", "target": "boom"}],
-    }
-
-
-def handler(id: str, *, watch: list[str] | None = None, fail: bool = False) -> dict[str, Any]:
-    config = {} if watch is None else {"workflowIds": watch}
-    last = {"id": "after", "type": "stop_and_error" if fail else "noop", "config": {}}
-    return {
-        "id": id,
-        "name": id,
-        "status": "active",
-        "nodes": [{"id": "on_error", "type": "error_trigger", "config": config}, last],
-        "connections": [{"source": "on_error", "target": "after"}],
-    }
 
 
 async def runs_of(engine: Engine, workflow_id: str, count: int) -> list[Any]:

@@ -33,6 +33,7 @@ from ._records import Execution, LogEntry, format_timestamp
 
 if TYPE_CHECKING:
     import httpx
+    from anyio.abc import TaskGroup
 
     from ..storage.base import Storage
 
@@ -135,13 +136,32 @@ class CallbackService:
         self._clock = clock if clock is not None else SystemClock()
         self.clock = self._clock.now
         self._wake = anyio.Event()
+        self._tasks: TaskGroup | None = None
 
     def wake(self) -> None:
         """A delivery was just stored: look for due ones now, not at the next round."""
         self._wake.set()
 
+    def deliver_soon(self, delivery: dict[str, Any]) -> None:
+        """``delivery`` was just stored: attempt it now. One to a target of the engine
+        (error workflows) gets a task of its own, so that it never waits behind callbacks
+        whose receivers are slow; a callback wakes the delivery loop. Either way the claim
+        keeps a delivery from being attempted twice at once, and the loop stays the fallback
+        (after a crash, for a retry)."""
+        if self._tasks is not None and delivery["url"] in self.targets:
+            self._tasks.start_soon(self._attempt_logged, delivery)
+        else:
+            self.wake()
+
     async def run(self) -> None:
         """Deliver what is due, forever (cancelled with the engine)."""
+        try:
+            async with anyio.create_task_group() as self._tasks:
+                await self._deliver_due()
+        finally:
+            self._tasks = None
+
+    async def _deliver_due(self) -> None:
         while True:
             self._wake = anyio.Event()
             try:
@@ -150,15 +170,18 @@ class CallbackService:
                 logger.exception("reading the pending callbacks failed")
                 due = []
             for delivery in due:
-                try:
-                    await self._attempt(delivery)
-                except Exception:  # one broken delivery must not stop the others (or the engine)
-                    logger.exception("callback delivery %s failed", delivery["id"])
+                await self._attempt_logged(delivery)
             # A new callback wakes us at once; otherwise look again after half a second of REAL
             # time. Due times are on the engine's clock, so under a virtual clock a retry comes
             # due when the test advances time, without this loop waking on every virtual step.
             with anyio.move_on_after(0.5):
                 await self._wake.wait()
+
+    async def _attempt_logged(self, delivery: dict[str, Any]) -> None:
+        try:
+            await self._attempt(delivery)
+        except Exception:  # one broken delivery must not stop the others (or the engine)
+            logger.exception("delivery %s failed", delivery["id"])
 
     async def _attempt(self, delivery: dict[str, Any]) -> None:
         claimed = await self.storage.claim_delivery(
@@ -170,7 +193,7 @@ class CallbackService:
         name, target = self.targets.get(delivery["url"], ("Callback", None))
         try:
             if target is not None:
-                outcome, error, final = await target(delivery)
+                outcome, error, final = await _call(target, delivery)
             else:
                 outcome, error, final = await self._send(delivery)
         except anyio.get_cancelled_exc_class():  # the engine is closing: hand it back, due now
@@ -237,3 +260,12 @@ class CallbackService:
             await self.storage.append_logs(delivery["executionId"], [entry])
         except Exception:  # the execution may have been pruned meanwhile: the delivery stands
             logger.warning("could not log callback attempt for %s", delivery["executionId"])
+
+
+async def _call(target: Target, delivery: dict[str, Any]) -> tuple[str, str | None, bool]:
+    """A target's attempt, bounded like a POST, well inside the claim (see ``_send``)."""
+    try:
+        with anyio.fail_after(CLAIM_SECONDS / 2):
+            return await target(delivery)
+    except TimeoutError:
+        return "failed: not done in time", "timed out", False

@@ -28,7 +28,7 @@ from ..outbound import OutboundPolicy
 from ..storage.memory import MemoryStorage
 from ._callbacks import DEFAULT_RETRY_DELAYS, CallbackService
 from ._error_workflows import TARGET as ERROR_WORKFLOWS
-from ._error_workflows import ErrorWorkflows, should_handle
+from ._error_workflows import ErrorWorkflows
 from ._executor import RunServices
 from ._history import EngineHistory
 from ._http_client import SharedHttpClient
@@ -304,11 +304,9 @@ class Engine(EngineHistory):
         )
         return await self._control.launch(execution, checked, starts, reused, wait=wait)
 
-    async def _after_run(self, execution: Execution) -> None:
-        if execution.status.is_terminal and (
-            execution.options.get("webhookUrl") or should_handle(execution)
-        ):
-            self._callbacks.wake()  # its deliveries were stored with its end
+    async def _after_run(self, execution: Execution, deliveries: list[dict[str, Any]]) -> None:
+        for delivery in deliveries:  # stored with its end
+            self._callbacks.deliver_soon(delivery)
 
     def _require_running(self) -> TaskGroup:
         if self._task_group is None:

@@ -145,6 +145,8 @@ class ExecutionRun(NodeSteps):
         self._pause_again: str | None = None if running else paused_at
         self.paused = False
         self.pauses = 0
+        self.deliveries: list[dict[str, Any]] = []
+        """What the write of the run's end stored with it (see ``end_deliveries``)."""
         """How many times this run has paused: a resume read from storage is for the pause it
         was read during (see the keeper)."""
         self._resume_signal: anyio.Event | None = None
@@ -276,9 +278,10 @@ class ExecutionRun(NodeSteps):
             cancelled_at=cancelled_at,
             error=error,
             outputs=execution.outputs,
-            deliveries=end_deliveries(ended, now),
+            deliveries=(deliveries := end_deliveries(ended, now)),
         )
         if finished:
+            self.deliveries = deliveries
             execution.status, execution.finished_at = status, now
             if error is not None:
                 execution.error = error

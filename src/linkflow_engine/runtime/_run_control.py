@@ -46,7 +46,7 @@ class RunControl:
     """Starts, controls and takes over the engine's runs.
 
     ``task_group()`` is the engine's task group for background runs (it raises when the engine
-    is not running); ``on_end`` hears each run that ended.
+    is not running); ``on_end`` hears each run that ended, with the deliveries its end stored.
     """
 
     def __init__(
@@ -57,7 +57,7 @@ class RunControl:
         keeper: Keeper | None,
         validate: Callable[[Mapping[str, Any] | Workflow], Workflow],
         task_group: Callable[[], TaskGroup],
-        on_end: Callable[[Execution], Awaitable[None]],
+        on_end: Callable[[Execution, list[dict[str, Any]]], Awaitable[None]],
     ) -> None:
         self._services = services
         self._storage = services.storage
@@ -91,13 +91,15 @@ class RunControl:
         for, in the same write: FireRecorded when that fire was recorded before) and run it,
         to its end or in the background."""
         keeper = self._keeper
+        # A background run needs the running engine: asked first, a closed one stores nothing.
+        group = None if wait else self._task_group()
         lease = await self._storage.create_execution(
             execution, lease=keeper.terms() if keeper is not None else None, fire=fire
         )
         run = self._new_run(execution, workflow, lease, starts=starts, reused=reused)
         if wait:
             return await self._run(run)
-        self._start(run)
+        self._start(run, group)
         return execution
 
     def _new_run(
@@ -125,9 +127,11 @@ class RunControl:
         run.recorder.lease = lease
         return run
 
-    def _start(self, run: ExecutionRun) -> None:
-        """Run in the background; known to cancel() from this moment on."""
-        group = self._task_group()  # raises when the engine is not running: nothing is known
+    def _start(self, run: ExecutionRun, group: TaskGroup | None = None) -> None:
+        """Run in the background (in ``group``, by default the engine's task group); known to
+        cancel() from this moment on."""
+        if group is None:
+            group = self._task_group()  # raises when the engine is not running: nothing is known
         self._runs[run.execution.id] = run
         group.start_soon(self._run_in_background, run)
 
@@ -183,7 +187,7 @@ class RunControl:
             if self._keeper is not None:
                 await self._keeper.release(run)
         if not run.recorder.abandoned:
-            await self._on_end(execution)
+            await self._on_end(execution, run.deliveries)
         return execution
 
     async def cancel(self, execution_id: str, *, now: float) -> Execution:

@@ -189,6 +189,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # read); a version that does not know that refuses the file instead of replaying them
     # without payloads.
     (),
+    # 8: deliveries may now start a failure's error workflows (address linkflow:error-workflows),
+    # which a version that does not know them would give up as an unsendable URL; prune deletes
+    # the done deliveries of the executions it deletes, found by this index.
+    ("CREATE INDEX webhook_deliveries_execution ON webhook_deliveries (execution_id)",),
 )
 
 

@@ -1,4 +1,4 @@
-"""A workflow that fails, and one whose error trigger watches every other workflow."""
+"""Error workflow documents: a workflow that fails, and one whose error trigger watches others."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ def failing(id: str) -> dict[str, Any]:
     }
 
 
-def watcher(id: str) -> dict[str, Any]:
+def watcher(id: str, *, watch: list[str] | None = None, fail: bool = False) -> dict[str, Any]:
+    """Watches every other workflow, or those of ``watch``; fails itself when ``fail``."""
+    config = {} if watch is None else {"workflowIds": watch}
+    last = {"id": "after", "type": "stop_and_error" if fail else "noop", "config": {}}
     return {
         "id": id,
         "name": id,
         "status": "active",
-        "nodes": [{"id": "on_error", "type": "error_trigger"}, {"id": "after", "type": "noop"}],
+        "nodes": [{"id": "on_error", "type": "error_trigger", "config": config}, last],
         "connections": [{"source": "on_error", "target": "after"}],
     }
