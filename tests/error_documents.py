@@ -1,8 +1,13 @@
-"""Error workflow documents: a workflow that fails, and one whose error trigger watches others."""
+"""Error workflows in tests: a workflow that fails, one whose error trigger watches others, and
+waiting for the runs they start."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import anyio
+
+from linkflow_engine import Engine
 
 
 def failing(id: str) -> dict[str, Any]:
@@ -29,3 +34,13 @@ def watcher(id: str, *, watch: list[str] | None = None, fail: bool = False) -> d
         "nodes": [{"id": "on_error", "type": "error_trigger", "config": config}, last],
         "connections": [{"source": "on_error", "target": "after"}],
     }
+
+
+async def finished_runs(engine: Engine, workflow_id: str, count: int) -> list[Any]:
+    """Wait until ``workflow_id`` has ``count`` finished executions; return them."""
+    with anyio.fail_after(10):
+        while True:
+            executions, _ = await engine.list_executions(workflow_id=workflow_id)
+            if len(executions) >= count and all(e.status.is_terminal for e in executions):
+                return executions
+            await anyio.sleep(0.02)

@@ -15,8 +15,8 @@ import anyio
 import psycopg
 import pytest
 from durable_storages import POSTGRES_DSN, StorageFactory, postgres_factory, sqlite_factory
-from error_documents import failing, watcher
 
+from error_documents import failing, finished_runs, watcher
 from linkflow_engine import Engine, ExecutionStatus
 
 WORKER = Path(__file__).parent / "error_worker.py"
@@ -33,16 +33,6 @@ def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     yield f"postgres {POSTGRES_DSN}#{schema}", postgres_factory(schema)
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
         connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-async def finished_runs(engine: Engine, workflow_id: str, count: int) -> list[Any]:
-    """Wait until ``workflow_id`` has ``count`` finished executions; return them."""
-    with anyio.fail_after(10):
-        while True:
-            executions, _ = await engine.list_executions(workflow_id=workflow_id)
-            if len(executions) >= count and all(e.status.is_terminal for e in executions):
-                return executions
-            await anyio.sleep(0.02)
 
 
 async def attempt_lines(engine: Engine, execution_id: str, count: int) -> list[Any]:

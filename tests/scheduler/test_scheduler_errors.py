@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 
-from error_documents import failing
+from error_documents import failing, finished_runs
 from error_documents import watcher as handler
 from linkflow_engine import Engine, ExecutionStatus
-
-
-async def runs_of(engine: Engine, workflow_id: str, count: int) -> list[Any]:
-    """Wait until ``workflow_id`` has ``count`` finished executions; return them."""
-    with anyio.fail_after(5):
-        while True:
-            executions, _ = await engine.list_executions(workflow_id=workflow_id)
-            if len(executions) >= count and all(e.status.is_terminal for e in executions):
-                return executions
-            await anyio.sleep(0.01)
 
 
 async def test_a_failure_starts_the_error_workflow_with_the_documented_payload() -> None:
@@ -28,7 +16,7 @@ async def test_a_failure_starts_the_error_workflow_with_the_documented_payload()
         await engine.save_workflow(handler("wf-alert"))
         failed = await engine.execute("wf-a")
         assert failed.status is ExecutionStatus.FAILED
-        (alert,) = await runs_of(engine, "wf-alert", 1)
+        (alert,) = await finished_runs(engine, "wf-alert", 1)
         alert = await engine.get_execution(alert.id, include_data=True)
     assert alert.status is ExecutionStatus.COMPLETED
     assert alert.mode.value == "api"
@@ -49,7 +37,7 @@ async def test_workflow_ids_limit_what_an_error_trigger_watches() -> None:
         await engine.save_workflow(handler("wf-only-b", watch=["wf-b"]))
         await engine.execute("wf-a")
         await engine.execute("wf-b")
-        (run,) = await runs_of(engine, "wf-only-b", 1)
+        (run,) = await finished_runs(engine, "wf-only-b", 1)
         run = await engine.get_execution(run.id, include_data=True)
         await anyio.sleep(0.1)
         executions, _ = await engine.list_executions(workflow_id="wf-only-b")
@@ -64,8 +52,8 @@ async def test_a_failing_error_workflow_triggers_neither_itself_nor_other_error_
         await engine.save_workflow(handler("wf-h1", fail=True))
         await engine.save_workflow(handler("wf-h2", fail=True))
         await engine.execute("wf-a")
-        first = await runs_of(engine, "wf-h1", 1)
-        second = await runs_of(engine, "wf-h2", 1)
+        first = await finished_runs(engine, "wf-h1", 1)
+        second = await finished_runs(engine, "wf-h2", 1)
         await anyio.sleep(0.2)
         again_1, _ = await engine.list_executions(workflow_id="wf-h1")
         again_2, _ = await engine.list_executions(workflow_id="wf-h2")
@@ -81,7 +69,7 @@ async def test_inactive_error_workflows_and_successes_start_nothing() -> None:
         await engine.save_workflow(failing("wf-a"))
         await engine.execute({"nodes": [{"id": "start", "type": "manual_trigger"}]})
         await engine.execute("wf-a")
-        await runs_of(engine, "wf-on", 1)
+        await finished_runs(engine, "wf-on", 1)
         off, _ = await engine.list_executions(workflow_id="wf-off")
         on, _ = await engine.list_executions(workflow_id="wf-on")
     assert (len(off), len(on)) == (0, 1)

@@ -28,7 +28,8 @@ import anyio
 from .._clock import Clock, SystemClock
 from .._stored_values import dump, text
 from ..outbound import OutboundPolicy, OutboundRefused
-from ._error_workflows import error_workflows_delivery
+from ._error_workflows import TARGET as ERROR_WORKFLOWS
+from ._error_workflows import error_payload, should_handle
 from ._records import Execution, LogEntry, format_timestamp
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ __all__ = [
     "DEFAULT_RETRY_DELAYS",
     "CallbackService",
     "callback_body",
-    "callback_delivery",
     "end_deliveries",
     "signature",
 ]
@@ -72,29 +72,29 @@ def callback_body(execution: Execution) -> dict[str, Any]:
     return body
 
 
-def callback_delivery(ended: Execution, now: float) -> dict[str, Any] | None:
-    """The delivery of the callback reporting ``ended`` (the execution as its end is about to
-    be stored), due ``now``, for the write that stores that end; None without a webhook URL."""
-    url = ended.options.get("webhookUrl")
-    if not url:
-        return None
-    return {
-        "id": f"dlv-{os.urandom(12).hex()}",
-        "executionId": ended.id,
-        "url": url,
-        "body": dump(callback_body(ended)),
-        "attempts": 0,
-        "nextAttemptAt": now,
-        "status": "pending",
-        "lastError": None,
-    }
-
-
 def end_deliveries(ended: Execution, now: float) -> list[dict[str, Any]]:
-    """What the write storing the end of ``ended`` stores with it: its callback, the start of
-    its error workflows."""
-    deliveries = (callback_delivery(ended, now), error_workflows_delivery(ended, now))
-    return [delivery for delivery in deliveries if delivery is not None]
+    """What the write storing the end of ``ended`` (the execution as that end is about to be
+    stored) stores with it, due ``now``: the callback reporting it, when it has a webhook URL,
+    and the start of its error workflows, when it is a failure that may have some."""
+    addressed = []
+    url = ended.options.get("webhookUrl")
+    if url:
+        addressed.append((url, callback_body(ended)))
+    if should_handle(ended):
+        addressed.append((ERROR_WORKFLOWS, error_payload(ended)))
+    return [
+        {
+            "id": f"dlv-{os.urandom(12).hex()}",
+            "executionId": ended.id,
+            "url": address,
+            "body": dump(body),
+            "attempts": 0,
+            "nextAttemptAt": now,
+            "status": "pending",
+            "lastError": None,
+        }
+        for address, body in addressed
+    ]
 
 
 Target = Callable[[dict[str, Any]], Awaitable[tuple[str, str | None, bool]]]

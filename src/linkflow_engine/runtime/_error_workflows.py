@@ -23,19 +23,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ExecutionNotFoundError, StorageError, WorkflowValidationError
-from .._stored_values import dump
 from ..graph import Node, Workflow
 from ._records import Execution, ExecutionMode, ExecutionStatus, format_timestamp
 
 if TYPE_CHECKING:
     from ._engine import Engine
 
-__all__ = ["TARGET", "ErrorWorkflows", "error_payload", "error_workflows_delivery"]
+__all__ = ["TARGET", "ErrorWorkflows", "error_payload", "should_handle"]
 
 logger = logging.getLogger("linkflow_engine.scheduler")
 
@@ -63,24 +61,6 @@ def error_payload(execution: Execution) -> dict[str, Any]:
             "workflowName": execution.workflow_name,
             "mode": execution.mode.value,
         },
-    }
-
-
-def error_workflows_delivery(ended: Execution, now: float) -> dict[str, Any] | None:
-    """The delivery starting the error workflows of ``ended`` (the execution as its end is
-    about to be stored), due ``now``, for the write that stores that end; None unless it is
-    a failure that may have error workflows."""
-    if not should_handle(ended):
-        return None
-    return {
-        "id": f"dlv-{os.urandom(12).hex()}",
-        "executionId": ended.id,
-        "url": TARGET,
-        "body": dump(error_payload(ended)),
-        "attempts": 0,
-        "nextAttemptAt": now,
-        "status": "pending",
-        "lastError": None,
     }
 
 
