@@ -333,3 +333,24 @@ async def test_error_workflows_start_while_a_callback_receiver_has_not_answered(
         finally:
             gate.set()
     assert not answered
+
+
+async def test_a_receiver_that_holds_a_callback_delays_no_other_callback() -> None:
+    """Attempts run side by side: while one receiver holds its request, another execution's
+    callback to another receiver is delivered."""
+    gate = threading.Event()
+    with running(Receiver(gate=gate)) as held, running(Receiver()) as quick:
+        try:
+            async with Engine(allow_outbound=["127.0.0.1"]) as engine:
+                await engine.execute(chain(node("a", "noop")), webhook_url=held.url)
+                with anyio.fail_after(10):
+                    while not held.requests:  # the first callback is in flight
+                        await anyio.sleep(0.01)
+                await engine.execute(chain(node("b", "noop")), webhook_url=quick.url)
+                with anyio.fail_after(10):
+                    while not quick.received.is_set():
+                        await anyio.sleep(0.01)
+                answered = held.received.is_set()
+        finally:
+            gate.set()
+    assert not answered

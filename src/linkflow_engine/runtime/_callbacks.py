@@ -8,6 +8,9 @@ that starts on the storage. Each attempt is signed (``X-Linkflow-Signature: sha2
 the raw body>`` when a secret is configured), checked against the outbound policy, retried with
 backoff (seven attempts over about a minute by default) and written to the execution's logs.
 
+Each attempt runs in a task of its own (at most :data:`SENDING` callbacks at once), so a
+receiver that is slow or silent holds up no other delivery.
+
 Engines sharing a storage each deliver what is due, so an attempt is *claimed* first: the
 engine moves the delivery's due time ``CLAIM_SECONDS`` ahead, on the condition that it is still
 the due time it read. Only one engine wins; the others skip the delivery. An engine that dies
@@ -50,6 +53,9 @@ logger = logging.getLogger("linkflow_engine.callbacks")
 
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """Seconds before attempts 2..7: seven attempts over about a minute."""
+
+SENDING = 16
+"""How many callbacks an engine sends at once (each attempt in a task of its own)."""
 
 CLAIM_SECONDS = 120.0
 """How long an attempt holds its delivery: well past the HTTP client's 30 s timeout."""
@@ -137,24 +143,23 @@ class CallbackService:
         self.clock = self._clock.now
         self._wake = anyio.Event()
         self._tasks: TaskGroup | None = None
+        self._attempting: set[str] = set()
+        self._sending: anyio.CapacityLimiter | None = None  # made by run(), in the event loop
 
     def wake(self) -> None:
         """A delivery was just stored: look for due ones now, not at the next round."""
         self._wake.set()
 
     def deliver_soon(self, delivery: dict[str, Any]) -> None:
-        """``delivery`` was just stored: attempt it now. One to a target of the engine
-        (error workflows) gets a task of its own, so that it never waits behind callbacks
-        whose receivers are slow; a callback wakes the delivery loop. Either way the claim
-        keeps a delivery from being attempted twice at once, and the loop stays the fallback
-        (after a crash, for a retry)."""
-        if self._tasks is not None and delivery["url"] in self.targets:
-            self._tasks.start_soon(self._attempt_logged, delivery)
+        """``delivery`` was just stored: attempt it now, not at the loop's next round."""
+        if self._tasks is not None:
+            self._spawn(delivery)
         else:
             self.wake()
 
     async def run(self) -> None:
         """Deliver what is due, forever (cancelled with the engine)."""
+        self._sending = anyio.CapacityLimiter(SENDING)
         try:
             async with anyio.create_task_group() as self._tasks:
                 await self._deliver_due()
@@ -170,18 +175,33 @@ class CallbackService:
                 logger.exception("reading the pending callbacks failed")
                 due = []
             for delivery in due:
-                await self._attempt_logged(delivery)
+                self._spawn(delivery)
             # A new callback wakes us at once; otherwise look again after half a second of REAL
             # time. Due times are on the engine's clock, so under a virtual clock a retry comes
             # due when the test advances time, without this loop waking on every virtual step.
             with anyio.move_on_after(0.5):
                 await self._wake.wait()
 
-    async def _attempt_logged(self, delivery: dict[str, Any]) -> None:
+    def _spawn(self, delivery: dict[str, Any]) -> None:
+        """Attempt ``delivery`` in a task of its own, unless one is already on it: a receiver
+        that is slow to answer holds up no other delivery. At most :data:`SENDING` callbacks
+        are sent at once; the engine's own targets (error workflows) never wait for them."""
+        if self._tasks is None or delivery["id"] in self._attempting:
+            return
+        self._attempting.add(delivery["id"])
+        self._tasks.start_soon(self._attempt_alone, delivery)
+
+    async def _attempt_alone(self, delivery: dict[str, Any]) -> None:
         try:
-            await self._attempt(delivery)
+            if delivery["url"] in self.targets or self._sending is None:
+                await self._attempt(delivery)
+            else:
+                async with self._sending:
+                    await self._attempt(delivery)
         except Exception:  # one broken delivery must not stop the others (or the engine)
             logger.exception("delivery %s failed", delivery["id"])
+        finally:
+            self._attempting.discard(delivery["id"])
 
     async def _attempt(self, delivery: dict[str, Any]) -> None:
         claimed = await self.storage.claim_delivery(
