@@ -85,7 +85,7 @@ async def test_a_version_5_database_keeps_every_record_and_lease_after_the_upgra
         execution = make_execution(execution_id, created_at=T0 + offset)
         old.execute(EXECUTION_INSERT, execution_params(execution))
         for run in runs:
-            *fields, _ = node_params(execution_id, run, None)
+            *fields, _timers, _ = node_params(execution_id, run, None)  # v5 had no timers
             text = event_text([make_event(run.sequence + 1, execution_id).record()])
             old.execute(
                 f"INSERT INTO node_executions VALUES (?, {', '.join('?' * 15)})",

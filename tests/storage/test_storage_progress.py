@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from storage_records import T0, make_event, make_execution, make_log, make_node
 
@@ -85,6 +86,22 @@ async def test_an_event_made_from_a_run_never_stored_is_reported(storage: Storag
 
     with pytest.raises(StorageError, match="node run 7"):
         await keep_then_replay()
+
+
+async def test_a_node_runs_timers_are_kept_with_its_data(storage: Storage) -> None:
+    """A node run's timers (its durable sleeps' deadlines) are stored with each write of the
+    run and read back with its data; a later write with more timers replaces them."""
+    await storage.create_execution(make_execution("ex-1"))
+    running = make_node(status=NodeStatus.RUNNING, finished_at=None, output=None)
+    await storage.save_progress("ex-1", nodes=[attrs.evolve(running, timers=[T0 + 60.125])])
+    (stored,) = (await storage.get_execution("ex-1", include_data=True)).node_executions
+    assert stored.timers == [T0 + 60.125]
+    await storage.save_progress("ex-1", nodes=[make_node(timers=[T0 + 60.125, T0 + 90])])
+    (stored,) = (await storage.get_execution("ex-1", include_data=True)).node_executions
+    assert (stored.status, stored.timers) == (NodeStatus.COMPLETED, [T0 + 60.125, T0 + 90])
+    await storage.save_progress("ex-1", nodes=[make_node(sequence=1)])
+    runs = (await storage.get_execution("ex-1", include_data=True)).node_executions
+    assert [run.timers for run in runs] == [[T0 + 60.125, T0 + 90], None]
 
 
 async def test_progress_of_an_unknown_execution_is_refused(storage: Storage) -> None:

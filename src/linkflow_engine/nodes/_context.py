@@ -48,7 +48,7 @@ class NodeServices(Protocol):
 
     def outbound_policy(self) -> OutboundPolicy: ...
 
-    async def sleep(self, seconds: float) -> None: ...
+    async def sleep(self, seconds: float, run: Any = None) -> None: ...
 
     def evaluate(self, expression: str, scope: Mapping[str, Any]) -> Any: ...
 
@@ -72,6 +72,7 @@ class NodeContext:
     __slots__ = (
         "_emitted",
         "_frame",
+        "_run",
         "_scope",
         "_services",
         "config",
@@ -94,6 +95,7 @@ class NodeContext:
         services: NodeServices,
         scope: Mapping[str, Any] | None = None,
         frame: Any = None,
+        run: Any = None,
     ) -> None:
         self.node = node
         self.input = input
@@ -104,6 +106,7 @@ class NodeContext:
         self._services = services
         self._scope = scope
         self._frame = frame  # the executor's walk this run belongs to (opaque to handlers)
+        self._run = run  # the executor's record of this node run (opaque to handlers)
         self._emitted: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -160,8 +163,12 @@ class NodeContext:
         return self._services.outbound_policy()
 
     async def sleep(self, seconds: float) -> None:
-        """Wait on the engine's clock (a virtual clock in tests makes this instant)."""
-        await self._services.sleep(seconds)
+        """Wait on the engine's clock (a virtual clock in tests makes this instant).
+
+        On durable storage a sleep of a second or more is durable: its end is stored before
+        it begins, so when the execution is taken up again after a crash, the node's sleeps
+        (in the order it begins them) end when they were due to, instead of starting over."""
+        await self._services.sleep(seconds, self._run)
 
     def evaluate(self, expression: str, **variables: Any) -> Any:
         """Evaluate a bare expression (no braces) in this node's scope plus ``variables``

@@ -145,10 +145,11 @@ class ExecutionRun(NodeSteps):
         self._pause_again: str | None = None if running else paused_at
         self.paused = False
         self.pauses = 0
-        self.deliveries: list[dict[str, Any]] = []
-        """What the write of the run's end stored with it (see ``end_deliveries``)."""
         """How many times this run has paused: a resume read from storage is for the pause it
         was read during (see the keeper)."""
+        self._sleeps = {}
+        self.deliveries: list[dict[str, Any]] = []
+        """What the write of the run's end stored with it (see ``end_deliveries``)."""
         self._resume_signal: anyio.Event | None = None
         self.info = ExecutionInfo(
             id=execution.id,

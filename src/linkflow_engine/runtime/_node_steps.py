@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,12 @@ if TYPE_CHECKING:
 __all__ = ["NodeSteps"]
 
 
+logger = logging.getLogger("linkflow_engine.runtime")
+
+DURABLE_SLEEP = 1.0
+"""Seconds: a node's ``ctx.sleep`` this long or longer is durable (its deadline is stored)."""
+
+
 class NodeSteps:
     """The node-level half of an execution run (the state lives in :class:`ExecutionRun`)."""
 
@@ -63,6 +70,8 @@ class NodeSteps:
     as_stored: Callable[[Any], Any]
     """:func:`~linkflow_engine._stored_values.plain` on durable storage, else the identity."""
     _scope_base: dict[str, Any]
+    _sleeps: dict[int, int]
+    """How many durable sleeps each node run (by sequence) began in this run."""
 
     # The recorder's own bound methods (set by ExecutionRun): no extra call on the hot path.
     log: Callable[[Node | None, str, str, dict[str, Any]], None]
@@ -164,6 +173,7 @@ class NodeSteps:
                 services=self,
                 scope=scope,
                 frame=walk,
+                run=record,
             )
             try:
                 return await self._call(node, ctx)
@@ -325,8 +335,31 @@ class NodeSteps:
             )
         return credential
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float, run: NodeExecution | None = None) -> None:
+        """A node's ``ctx.sleep``: durable when the node ``run`` is saved step by step and the
+        sleep lasts :data:`DURABLE_SLEEP` or more (see :meth:`_timer`)."""
+        if run is not None and seconds >= DURABLE_SLEEP and self.recorder.saves_steps:
+            seconds = await self._timer(run, seconds)
         await self.services.sleep(seconds)
+
+    async def _timer(self, run: NodeExecution, seconds: float) -> float:
+        """How long the run's next durable sleep lasts: until the deadline an earlier attempt
+        of this execution stored for it (a run taken up after a crash), else ``seconds``,
+        whose deadline is stored first, with the run, before the sleep begins."""
+        ordinal = self._sleeps.get(run.sequence, 0)
+        self._sleeps[run.sequence] = ordinal + 1
+        now = self.services.clock()
+        timers = run.timers or []
+        if ordinal < len(timers):
+            return max(0.0, min(seconds, timers[ordinal] - now))
+        run.timers = [*timers, now + seconds]
+        try:
+            await self.recorder.save(run)
+        except Exception:  # not the node's failure: the run's next write meets it, or succeeds
+            logger.warning(
+                "the deadline of a sleep of %s was not stored", run.node_id, exc_info=True
+            )
+        return seconds
 
     def evaluate(self, expression: str, scope: Mapping[str, Any]) -> Any:
         return compile_expression(expression).evaluate(scope)

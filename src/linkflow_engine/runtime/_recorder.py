@@ -60,6 +60,8 @@ class Recorder:
         # crash then loses the whole run's progress, and recovery runs every node again.
         workflow = execution.workflow
         self._per_node = workflow is None or workflow.settings.save_execution_progress
+        self.saves_steps = self._durable and self._per_node
+        """Whether storage keeps the run's progress step by step (durable, saved per node)."""
         self._keeps_events = self._durable
         self._sequence = event_sequence
         self._logs_saved = len(execution.logs)
@@ -134,9 +136,21 @@ class Recorder:
     async def save(self, *changed: NodeExecution) -> None:
         """Write the ``changed`` node runs and those created since the last save (in their
         current state) with the logs and events since then, in one storage transaction."""
+        logs_saved = self._logs_saved
         progress = self._progress(changed)
         if progress is not None:
-            await self.services.storage.save_progress(self.execution.id, **progress)
+            try:
+                await self.services.storage.save_progress(self.execution.id, **progress)
+            except Exception:  # nothing written: the next write carries it all
+                self._give_back(progress, logs_saved, self._sequence)
+                raise
+
+    def _give_back(self, progress: dict[str, Any], logs_saved: int, sequence: int) -> None:
+        """Make what a refused write carried pending again (its events up to ``sequence``)."""
+        self._logs_saved = min(self._logs_saved, logs_saved)
+        for record in progress.get("nodes", ()):
+            self._dirty.setdefault(record.sequence, record)
+        self._events[:0] = [event for event in progress.get("events", ()) if event[1] <= sequence]
 
     def _progress(self, changed: tuple[NodeExecution, ...]) -> dict[str, Any] | None:
         """What the next write carries (taken: it is no longer pending), or None."""
@@ -188,11 +202,7 @@ class Recorder:
         if not finished:
             self._sequence, logged = self._mark
             del self.execution.logs[logged:]
-            self._logs_saved = min(logs_saved, logged)
-            for record in progress.get("nodes", ()):
-                self._dirty.setdefault(record.sequence, record)
-            said = [event for event in progress.get("events", ()) if event[1] <= self._sequence]
-            self._events[:0] = said
+            self._give_back(progress, min(logs_saved, logged), self._sequence)
             return False
         self.lease = None  # released with the end
         self._publish_all(held)

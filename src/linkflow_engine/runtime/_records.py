@@ -150,6 +150,10 @@ class NodeExecution:
     port: str | None = None
     reused: bool = False
     source_execution_id: str | None = None
+    timers: list[float] | None = None
+    """When the durable sleeps of the run end (epoch seconds), in the order the node began
+    them: a run taken up again after a crash sleeps until these, not afresh (storage keeps
+    them; records and the API do not show them)."""
 
     @property
     def duration(self) -> int | None:

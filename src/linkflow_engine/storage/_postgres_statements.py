@@ -44,12 +44,12 @@ ON CONFLICT (execution_id, sequence) DO UPDATE SET
   started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error,
   attempts = excluded.attempts, iteration = excluded.iteration, port = excluded.port,
   reused = excluded.reused, source_execution_id = excluded.source_execution_id,
-  input = excluded.input, output = excluded.output
+  input = excluded.input, output = excluded.output, timers = excluded.timers
 """
 # PostgreSQL types the parameters of a SELECT list as text unless told otherwise.
 NODE_VALUES_TYPED = (
     "?, ?, ?::integer, ?, ?::float8, ?::float8, ?::json, ?::integer, ?::integer, ?, ?::boolean, "
-    "?, ?::json, ?::json"
+    "?, ?::json, ?::json, ?::json"
 )
 FENCE_CONDITION = "AND NOT EXISTS (SELECT 1 FROM leases WHERE execution_id = ? AND fence <> ?)"
 # Only a stored execution is leased (``?3`` its id).

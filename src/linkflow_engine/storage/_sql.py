@@ -55,7 +55,7 @@ NODE_COLUMNS = (
     "node_id, node_name, sequence, status, started_at, finished_at, error, attempts, "
     "iteration, port, reused, source_execution_id"
 )
-NODE_DATA_COLUMNS = f"{NODE_COLUMNS}, input, output"
+NODE_DATA_COLUMNS = f"{NODE_COLUMNS}, input, output, timers"
 LOG_COLUMNS = "timestamp, level, message, node_id, data"
 DELIVERY_COLUMNS = "id, execution_id, url, body, attempts, next_attempt_at, status, last_error"
 # Wire name of a delivery field -> its column.
@@ -193,6 +193,7 @@ def node_params(execution_id: str, node: NodeExecution, fence: int | None) -> tu
         node.source_execution_id,
         dump_optional(node.input),
         dump_optional(node.output),
+        dump_optional(node.timers),
         execution_id,
     )
     return params if fence is None else (*params, execution_id, fence)
@@ -221,7 +222,7 @@ def wire_event(
 
 
 # A node run as events made from it need it (see events.RUN_PAYLOADS): all but its input.
-RUN_COLUMNS = f"{NODE_COLUMNS}, NULL, output"
+RUN_COLUMNS = f"{NODE_COLUMNS}, NULL, output, NULL"
 
 
 def runs_referred_to(items: Iterable[Any]) -> set[int]:
@@ -288,7 +289,7 @@ def execution_of(row: Row) -> Execution:
 
 
 def node_of(row: Row) -> NodeExecution:
-    """A node run from ``NODE_COLUMNS`` (plus ``input, output`` when the row has them)."""
+    """A node run from ``NODE_COLUMNS`` (plus ``input, output, timers`` when the row has them)."""
     with_data = len(row) > 12
     return NodeExecution(
         node_id=row[0],
@@ -305,6 +306,7 @@ def node_of(row: Row) -> NodeExecution:
         source_execution_id=row[11],
         input=row[12] if with_data else None,
         output=row[13] if with_data else None,
+        timers=row[14] if with_data else None,
     )
 
 

@@ -32,7 +32,7 @@ __all__ = [
 # Indexes of the JSON columns in the rows of each kind of query.
 EXECUTION_JSON = (9, 13)
 NODE_JSON = (6,)
-NODE_DATA_JSON = (6, 12, 13)
+NODE_DATA_JSON = (6, 12, 13, 14)
 LOG_JSON = (4,)
 
 
@@ -69,7 +69,7 @@ def node_row(execution_id: str, node: NodeExecution, events: str | None) -> tupl
     the status is its text, ``reused`` a number, and the fields that are usually None (error,
     iteration, source execution, events) go in as ``''`` or ``-1``, which the statement turns
     back into NULL (see ``_NODE_PUT``)."""
-    error, data_in, data_out = node.error, node.input, node.output
+    error, data_in, data_out, timers = node.error, node.input, node.output, node.timers
     iteration, source = node.iteration, node.source_execution_id
     return (
         node.node_id,
@@ -88,6 +88,7 @@ def node_row(execution_id: str, node: NodeExecution, events: str | None) -> tupl
         None if data_out is None else _sql.dump(data_out),
         execution_id,
         "" if events is None else events,
+        "" if timers is None else _sql.dump(timers),
     )
 
 

@@ -80,26 +80,27 @@ WHERE id = ?6 AND status IN ({allowed}){fence}
 """
 
 # The write of a node run (``?1``-``?14`` its fields, ``?15`` the execution's id, ``?16`` the
-# events of the write, ``?17`` the fence): each write's events are one JSON array, appended to
-# the row's ``events`` as a line. With a stale fence, or no such execution, nothing is written.
-# The error, iteration, source execution and events come as '' or -1 for NULL (see node_row).
+# events of the write, ``?17`` its timers, ``?18`` the fence): each write's events are one JSON
+# array, appended to the row's ``events`` as a line. With a stale fence, or no such execution,
+# nothing is written. The error, iteration, source execution, events and timers come as '' or
+# -1 for NULL (see node_row).
 _NODE_PUT = f"""
 INSERT INTO node_executions (key, {_sql.NODE_DATA_COLUMNS}, events)
 SELECT (num << {KEY_BITS}) + ?3, ?1, ?2, ?3, ?4, ?5, ?6, NULLIF(?7, ''), ?8, NULLIF(?9, -1),
-  ?10, ?11, NULLIF(?12, ''), ?13, ?14, NULLIF(?16, '')
+  ?10, ?11, NULLIF(?12, ''), ?13, ?14, NULLIF(?17, ''), NULLIF(?16, '')
 FROM executions WHERE id = ?15 {{fence}}
 ON CONFLICT (key) DO UPDATE SET
   node_id = excluded.node_id, node_name = excluded.node_name, status = excluded.status,
   started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error,
   attempts = excluded.attempts, iteration = excluded.iteration, port = excluded.port,
   reused = excluded.reused, source_execution_id = excluded.source_execution_id,
-  input = excluded.input, output = excluded.output,
+  input = excluded.input, output = excluded.output, timers = excluded.timers,
   events = CASE WHEN node_executions.events IS NULL THEN excluded.events
     WHEN excluded.events IS NULL THEN node_executions.events
     ELSE node_executions.events || char(10) || excluded.events END
 """
 NODE_PUT_UNFENCED = _NODE_PUT.format(fence="")
-NODE_PUT_FENCED = _NODE_PUT.format(fence="AND fence = ?17")
+NODE_PUT_FENCED = _NODE_PUT.format(fence="AND fence = ?18")
 # A log line (``?1`` the execution's id, then the fields of _sql.log_params), after the last.
 LOG_INSERT = f"""
 INSERT INTO logs (key, timestamp, level, message, node_id, data)

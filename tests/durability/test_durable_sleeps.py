@@ -1,0 +1,148 @@
+"""Durable sleeps: a node's ctx.sleep (the wait node's) stores its deadline before it begins, so
+an execution taken up after a crash sleeps until that deadline instead of starting over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+from durable_storages import POSTGRES_DSN, StorageFactory, postgres_factory, sqlite_factory
+from wait_worker import WAITING
+
+from linkflow_engine import Engine, ExecutionStatus, NodeStatus, StorageError
+from linkflow_engine.storage.base import ExecutionQuery, Storage
+
+WORKER = Path(__file__).parent / "wait_worker.py"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, StorageFactory]]:
+    """(the worker's storage arguments, a factory of storages on the same database)."""
+    if request.param == "sqlite":
+        path = tmp_path / "linkflow.db"
+        yield f"sqlite {path}", sqlite_factory(path)
+        return
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    yield f"postgres {POSTGRES_DSN}#{schema}", postgres_factory(schema)
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def stored_deadline(storage: Storage) -> float | None:
+    """The deadline the wait node's run stored, once it has one."""
+    executions, _ = await storage.list_executions(ExecutionQuery(workflow_id="wf-wait"))
+    if not executions:
+        return None
+    execution = await storage.get_execution(executions[0].id, include_data=True)
+    runs = [run for run in execution.node_executions if run.node_id == "pause"]
+    return runs[0].timers[0] if runs and runs[0].timers else None
+
+
+@pytest.mark.slow
+def test_a_wait_taken_up_after_kill_9_ends_when_it_was_due(
+    shared: tuple[str, StorageFactory],
+) -> None:
+    """The worker is killed 4 s into an 8 s wait; another engine takes the execution up and the
+    wait ends at the deadline the first stored (starting over would end it 5 s or more later)."""
+    target, make_storage = shared
+    worker = subprocess.Popen([sys.executable, str(WORKER), *target.split(" ", 1)])
+
+    async def deadline_of_the_wait() -> float:
+        storage = make_storage()
+        await storage.open()
+        try:
+            with anyio.fail_after(30):
+                while (deadline := await stored_deadline(storage)) is None:
+                    assert worker.poll() is None, "the worker ended before it was killed"
+                    await anyio.sleep(0.05)
+        finally:
+            await storage.aclose()
+        return deadline
+
+    try:
+        deadline = anyio.run(deadline_of_the_wait)
+        time.sleep(max(0.0, deadline - 4 - time.time()))  # 4 s into the wait
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+    async def recover() -> tuple[float, list[float] | None, object]:
+        await anyio.sleep(1.2)  # the dead worker's lease (1 s) runs out
+        async with Engine(make_storage(), lease_ttl=1.0, poll_interval=0.05) as engine:
+            (execution,), _ = await engine.list_executions(workflow_id="wf-wait")
+            with anyio.fail_after(30):
+                while not (await engine.storage.get_status(execution.id)).is_terminal:
+                    await anyio.sleep(0.05)
+            done = await engine.get_execution(execution.id, include_data=True)
+        pause = done.node("pause")
+        assert done.status is ExecutionStatus.COMPLETED
+        assert pause.status is NodeStatus.COMPLETED
+        assert pause.finished_at is not None
+        return pause.finished_at, pause.timers, done.node("after").output
+
+    finished_at, timers, output = anyio.run(recover)
+    assert timers == [deadline]  # the same timer, not a new one
+    assert deadline - 0.01 <= finished_at < deadline + 2.5
+    assert output["n"] == 1
+
+
+class RefusesTimers:
+    """Storage that refuses the progress write storing a sleep's deadline (a running node run
+    with timers), once."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_progress(self, execution_id: str, **progress: Any) -> None:
+        nodes = progress.get("nodes", ())
+        if not self.refused and any(n.timers and n.finished_at is None for n in nodes):
+            self.refused += 1
+            raise StorageError("database is locked")
+        await self.inner.save_progress(execution_id, **progress)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_sleep_whose_deadline_is_refused_still_sleeps_and_nothing_is_lost(
+    backend: str, tmp_path: Path
+) -> None:
+    """The write of a sleep's deadline fails: the node sleeps all the same (not durably)
+    instead of failing, and the next write carries what the refused one held: the stored
+    events run without a gap, the node runs are all stored."""
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    inner = (
+        sqlite_factory(tmp_path / "linkflow.db")()
+        if backend == "sqlite"
+        else postgres_factory(schema)()
+    )
+    storage = RefusesTimers(inner)
+    try:
+        async with Engine(storage) as engine:  # type: ignore[arg-type]
+            waiting = {**WAITING, "nodes": [*WAITING["nodes"]]}
+            waiting["nodes"][1] = {**waiting["nodes"][1], "config": {"duration": 1}}
+            done = await engine.execute(waiting, {"n": 1})
+            stored = await engine.get_execution(done.id, include_data=True)
+            sequences = [e.sequence for e in await engine.storage.list_events(done.id)]
+    finally:
+        if backend == "postgres":
+            with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+                connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    assert storage.refused == 1
+    assert stored.status is ExecutionStatus.COMPLETED
+    assert [(n.node_id, n.status.value) for n in stored.node_executions] == [
+        ("start", "completed"), ("pause", "completed"), ("after", "completed")
+    ]  # fmt: skip
+    assert sequences == list(range(1, len(sequences) + 1))
