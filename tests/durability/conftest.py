@@ -51,3 +51,17 @@ def make_shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
 def make_postgres_storage(tmp_path: Path) -> Iterator[StorageFactory]:
     """A factory of PostgreSQL storages on one schema of their own."""
     yield from _factories("postgres", tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, StorageFactory]]:
+    """For tests with a worker process: (the worker's storage arguments, ``KIND TARGET`` as
+    ``crash_worker.storage`` reads them; a factory of storages on the same database)."""
+    if request.param == "sqlite":
+        path = tmp_path / "linkflow.db"
+        yield f"sqlite {path}", sqlite_factory(path)
+        return
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    yield f"postgres {POSTGRES_DSN}#{schema}", postgres_factory(schema)
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

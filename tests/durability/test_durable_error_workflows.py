@@ -6,33 +6,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import psycopg
 import pytest
-from durable_storages import POSTGRES_DSN, StorageFactory, postgres_factory, sqlite_factory
+from durable_storages import StorageFactory
 
 from error_documents import failing, finished_runs, watcher
 from linkflow_engine import Engine, ExecutionStatus
 
 WORKER = Path(__file__).parent / "error_worker.py"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, StorageFactory]]:
-    """(the worker's storage argument, a factory of storages on the same database)."""
-    if request.param == "sqlite":
-        path = tmp_path / "linkflow.db"
-        yield f"sqlite {path}", sqlite_factory(path)
-        return
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    yield f"postgres {POSTGRES_DSN}#{schema}", postgres_factory(schema)
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 async def attempt_lines(engine: Engine, execution_id: str, count: int) -> list[Any]:

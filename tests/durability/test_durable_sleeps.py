@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,6 @@ from linkflow_engine import Engine, ExecutionStatus, NodeStatus, StorageError
 from linkflow_engine.storage.base import ExecutionQuery, Storage
 
 WORKER = Path(__file__).parent / "wait_worker.py"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, StorageFactory]]:
-    """(the worker's storage arguments, a factory of storages on the same database)."""
-    if request.param == "sqlite":
-        path = tmp_path / "linkflow.db"
-        yield f"sqlite {path}", sqlite_factory(path)
-        return
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    yield f"postgres {POSTGRES_DSN}#{schema}", postgres_factory(schema)
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 async def stored_deadline(storage: Storage) -> float | None:
