@@ -20,6 +20,7 @@ from wait_worker import WAITING
 
 from linkflow_engine import Engine, ExecutionStatus, NodeStatus, StorageError
 from linkflow_engine.storage.base import ExecutionQuery, Storage
+from linkflow_engine.storage.sqlite import SQLiteStorage
 
 WORKER = Path(__file__).parent / "wait_worker.py"
 
@@ -83,7 +84,7 @@ def test_a_wait_taken_up_after_kill_9_ends_when_it_was_due(
 
 
 class RefusesTimers:
-    """Storage that refuses the progress write storing a sleep's deadline (a running node run
+    """Storage that refuses the write of a sleep's deadline (node runs alone, one running
     with timers), once."""
 
     def __init__(self, inner: Any) -> None:
@@ -106,8 +107,8 @@ async def test_a_sleep_whose_deadline_is_refused_still_sleeps_and_nothing_is_los
     backend: str, tmp_path: Path
 ) -> None:
     """The write of a sleep's deadline fails: the node sleeps all the same (not durably)
-    instead of failing, and the next write carries what the refused one held: the stored
-    events run without a gap, the node runs are all stored."""
+    instead of failing, and nothing the run says is lost: the stored events run without a
+    gap, the node runs are all stored."""
     schema = f"test_{uuid.uuid4().hex[:16]}"
     inner = (
         sqlite_factory(tmp_path / "linkflow.db")()
@@ -132,3 +133,89 @@ async def test_a_sleep_whose_deadline_is_refused_still_sleeps_and_nothing_is_los
         ("start", "completed"), ("pause", "completed"), ("after", "completed")
     ]  # fmt: skip
     assert sequences == list(range(1, len(sequences) + 1))
+
+
+def looping(outer: list[int], inner: list[int] | None, seconds: float) -> dict[str, Any]:
+    """A wait in a loop's body (in a loop in a loop's body, with ``inner``)."""
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "manual_trigger"},
+        {"id": "each", "type": "loop", "config": {"items": outer}},
+        {"id": "pause", "type": "wait", "config": {"duration": seconds}},
+    ]
+    connections = [{"source": "start", "target": "each"}]
+    if inner is None:
+        connections.append({"source": "each", "target": "pause", "sourcePort": "loop"})
+    else:
+        nodes.append({"id": "inner", "type": "loop", "config": {"items": inner}})
+        connections.append({"source": "each", "target": "inner", "sourcePort": "loop"})
+        connections.append({"source": "inner", "target": "pause", "sourcePort": "loop"})
+    return {"id": "wf-loop", "name": "loop", "nodes": nodes, "connections": connections}
+
+
+async def left_during_pause(path: Path, workflow: dict[str, Any], runs: int) -> str:
+    """Run ``workflow`` on an engine that closes while the ``runs``-th run of ``pause``
+    sleeps (its execution left running, as a killed process leaves it); the execution's id."""
+    async with Engine(SQLiteStorage(path), lease_ttl=1.0) as engine:
+        execution = await engine.execute(workflow, wait=False)
+        with anyio.fail_after(30):
+            while True:
+                stored = await engine.storage.get_execution(execution.id, include_data=True)
+                sleeping = [r for r in stored.node_executions if r.node_id == "pause"]
+                if len(sleeping) >= runs and sleeping[runs - 1].timers:
+                    return execution.id
+                await anyio.sleep(0.02)
+
+
+async def taken_up(path: Path, execution_id: str) -> list[Any]:
+    """Another engine takes the execution up and finishes it; the runs of ``pause``."""
+    await anyio.sleep(1.2)  # the closed engine's lease (1 s) runs out
+    async with Engine(SQLiteStorage(path), lease_ttl=1.0, poll_interval=0.05) as engine:
+        with anyio.fail_after(30):
+            while not (await engine.storage.get_status(execution_id)).is_terminal:
+                await anyio.sleep(0.05)
+        done = await engine.get_execution(execution_id, include_data=True)
+    assert done.status is ExecutionStatus.COMPLETED
+    return [r for r in done.node_executions if r.node_id == "pause"]
+
+
+@pytest.mark.slow
+async def test_a_finished_iteration_run_again_sleeps_afresh_the_interrupted_one_does_not(
+    tmp_path: Path,
+) -> None:
+    """Taken up after a crash, a loop's body runs again: the iteration that had finished
+    waits its whole time again (its other nodes run again too), the interrupted one only
+    until its stored deadline."""
+    path = tmp_path / "linkflow.db"
+    execution_id = await left_during_pause(path, looping([0, 1], None, 1.5), runs=2)
+    storage = SQLiteStorage(path)
+    await storage.open()
+    stored = await storage.get_execution(execution_id, include_data=True)
+    await storage.aclose()
+    (deadline,) = [r for r in stored.node_executions if r.node_id == "pause"][1].timers or []
+    first, second = await taken_up(path, execution_id)
+    assert first.finished_at is not None and first.started_at is not None
+    assert first.finished_at - first.started_at >= 1.5 - 0.01  # afresh, not cut short
+    assert second.timers == [deadline]
+    assert second.finished_at is not None and deadline - 0.01 <= second.finished_at
+
+
+@pytest.mark.slow
+async def test_runs_in_nested_loops_take_up_their_own_records(tmp_path: Path) -> None:
+    """In a loop in a loop, a node has several runs of one iteration number: taken up again,
+    each run takes the record it had (the interrupted one, its timers), and no record is left
+    over."""
+    path = tmp_path / "linkflow.db"
+    workflow = looping([0, 1], [0, 1], 1.0)
+    execution_id = await left_during_pause(path, workflow, runs=3)  # outer 1, inner 0
+    storage = SQLiteStorage(path)
+    await storage.open()
+    stored = await storage.get_execution(execution_id, include_data=True)
+    await storage.aclose()
+    interrupted = [r for r in stored.node_executions if r.node_id == "pause"][2]
+    runs = await taken_up(path, execution_id)
+    assert [r.status.value for r in runs] == ["completed"] * 4
+    runs.sort(key=lambda run: run.sequence)
+    starts = [run.started_at or 0.0 for run in runs]
+    assert starts == sorted(starts)  # each record run again in its own turn
+    assert runs[2].sequence == interrupted.sequence
+    assert runs[2].timers == interrupted.timers

@@ -12,6 +12,7 @@ import anyio
 from .._exceptions import (
     CredentialError,
     ExpressionError,
+    LeaseLostError,
     LinkflowError,
     NodeError,
     NodeTimeoutError,
@@ -72,6 +73,8 @@ class NodeSteps:
     _scope_base: dict[str, Any]
     _sleeps: dict[int, int]
     """How many durable sleeps each node run (by sequence) began in this run."""
+    abandon: Callable[[], None]
+    """Another process owns the execution now: stop at once, write nothing more."""
 
     # The recorder's own bound methods (set by ExecutionRun): no extra call on the hot path.
     log: Callable[[Node | None, str, str, dict[str, Any]], None]
@@ -354,11 +357,12 @@ class NodeSteps:
             return max(0.0, min(seconds, timers[ordinal] - now))
         run.timers = [*timers, now + seconds]
         try:
-            await self.recorder.save(run)
+            await self.recorder.save_runs(run)
+        except LeaseLostError:  # another process runs the execution now
+            self.abandon()
+            raise
         except Exception:  # not the node's failure: the run's next write meets it, or succeeds
-            logger.warning(
-                "the deadline of a sleep of %s was not stored", run.node_id, exc_info=True
-            )
+            logger.warning("a sleep of %s is not durable: not stored", run.node_id, exc_info=True)
         return seconds
 
     def evaluate(self, expression: str, scope: Mapping[str, Any]) -> Any:

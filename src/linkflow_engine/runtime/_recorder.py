@@ -70,7 +70,7 @@ class Recorder:
         """While not None: events heard by subscribers wait here for the run's last write."""
         self._mark = (0, 0)
         self._dirty: dict[int, NodeExecution] = {}
-        self._recyclable: dict[tuple[str, int | None], NodeExecution] = {}
+        self._recyclable: dict[tuple[str, int | None], list[NodeExecution]] = {}
         self.redactor: Redactor | None = None
 
     # -- secrets ---------------------------------------------------------------------------
@@ -98,13 +98,16 @@ class Recorder:
 
     def recycle(self, records: list[NodeExecution]) -> None:
         """Node runs of an earlier attempt of this execution that will run again: their slots
-        (and sequence numbers) are reused instead of adding new runs."""
-        for record in records:
-            self._recyclable[(record.node_id, record.iteration)] = record
+        (and sequence numbers) are reused instead of adding new runs, in the order they were
+        made (a node in nested loops has several runs of one iteration number)."""
+        for record in sorted(records, key=lambda record: record.sequence):
+            self._recyclable.setdefault((record.node_id, record.iteration), []).append(record)
 
     def new_record(self, node: Node, iteration: int | None) -> NodeExecution:
-        old = self._recyclable.pop((node.id, iteration), None) if self._recyclable else None
+        old = self._recycled(node.id, iteration) if self._recyclable else None
         if old is not None:
+            if old.status is not NodeStatus.RUNNING:  # its sleeps were over: they start afresh
+                old.timers = None
             for field, value in _RECYCLED_FIELDS.items():
                 setattr(old, field, value)
             record = old
@@ -118,9 +121,18 @@ class Recorder:
             self._dirty[record.sequence] = record
         return record
 
+    def _recycled(self, node_id: str, iteration: int | None) -> NodeExecution | None:
+        runs = self._recyclable.get((node_id, iteration))
+        if not runs:
+            return None
+        record = runs.pop(0)
+        if not runs:
+            del self._recyclable[(node_id, iteration)]
+        return record
+
     def leftovers(self) -> list[NodeExecution]:
         """Runs of an earlier attempt that this attempt did not reach."""
-        left = list(self._recyclable.values())
+        left = [record for runs in self._recyclable.values() for record in runs]
         self._recyclable.clear()
         return left
 
@@ -136,21 +148,24 @@ class Recorder:
     async def save(self, *changed: NodeExecution) -> None:
         """Write the ``changed`` node runs and those created since the last save (in their
         current state) with the logs and events since then, in one storage transaction."""
-        logs_saved = self._logs_saved
         progress = self._progress(changed)
         if progress is not None:
-            try:
-                await self.services.storage.save_progress(self.execution.id, **progress)
-            except Exception:  # nothing written: the next write carries it all
-                self._give_back(progress, logs_saved, self._sequence)
-                raise
+            await self.services.storage.save_progress(self.execution.id, **progress)
 
-    def _give_back(self, progress: dict[str, Any], logs_saved: int, sequence: int) -> None:
-        """Make what a refused write carried pending again (its events up to ``sequence``)."""
-        self._logs_saved = min(self._logs_saved, logs_saved)
-        for record in progress.get("nodes", ()):
-            self._dirty.setdefault(record.sequence, record)
-        self._events[:0] = [event for event in progress.get("events", ()) if event[1] <= sequence]
+    async def save_runs(self, record: NodeExecution) -> None:
+        """Write the node run ``record`` as it is now (a durable sleep's deadline), with the
+        runs created since the last save (so that stored sequence numbers have no gap), and
+        nothing else: those runs, the logs and the events stay pending for the next save, so
+        a refused write leaves nothing to give back."""
+        if not self._durable or self.abandoned:
+            return
+        runs = {**self._dirty, record.sequence: record}
+        if self.redactor is not None:
+            self._redact_records(runs.values())
+        fence = self.lease.fence if self.lease else None
+        await self.services.storage.save_progress(
+            self.execution.id, nodes=list(runs.values()), fence=fence
+        )
 
     def _progress(self, changed: tuple[NodeExecution, ...]) -> dict[str, Any] | None:
         """What the next write carries (taken: it is no longer pending), or None."""
@@ -202,7 +217,11 @@ class Recorder:
         if not finished:
             self._sequence, logged = self._mark
             del self.execution.logs[logged:]
-            self._give_back(progress, min(logs_saved, logged), self._sequence)
+            self._logs_saved = min(logs_saved, logged)
+            for record in progress.get("nodes", ()):
+                self._dirty.setdefault(record.sequence, record)
+            said = [event for event in progress.get("events", ()) if event[1] <= self._sequence]
+            self._events[:0] = said
             return False
         self.lease = None  # released with the end
         self._publish_all(held)
