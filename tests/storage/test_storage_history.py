@@ -132,7 +132,8 @@ async def test_prune_by_age_deletes_finished_executions_and_their_records(
 
 async def test_prune_deletes_the_done_deliveries_of_what_it_deletes(storage: Storage) -> None:
     """A pruned execution's delivered or given-up deliveries go with it; a pending one stays,
-    to be delivered all the same; those of kept executions stay."""
+    to be delivered all the same, and goes with the next prune once done; those of kept
+    executions stay."""
     await _seed_prune(storage)
     for delivery_id, execution_id in [("done", "w1-0"), ("due", "w1-0"), ("kept", "w1-2")]:
         await storage.save_delivery({**_delivery(delivery_id, T0), "executionId": execution_id})
@@ -143,6 +144,11 @@ async def test_prune_deletes_the_done_deliveries_of_what_it_deletes(storage: Sto
         await storage.update_delivery("done", attempts=2)
     await storage.update_delivery("kept", attempts=2)
     assert [d["id"] for d in await storage.pending_deliveries(now=T0 + 1)] == ["due"]
+    await storage.update_delivery("due", status="delivered")  # delivered after the prune
+    assert await storage.prune(older_than=T0 + 10) == 0
+    with pytest.raises(ExecutionNotFoundError):  # the next prune deletes it
+        await storage.update_delivery("due", attempts=2)
+    await storage.update_delivery("kept", attempts=3)
 
 
 async def test_prune_keeps_the_newest_per_workflow(storage: Storage) -> None:

@@ -93,13 +93,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # without payloads.
     (),
     # 5: deliveries may now start a failure's error workflows (address linkflow:error-workflows),
-    # which a version that does not know them would give up as an unsendable URL; prune deletes
-    # the done deliveries of the executions it deletes, found by this index. A node run keeps
-    # the deadlines of its durable sleeps (``timers``).
-    (
-        "CREATE INDEX webhook_deliveries_execution ON webhook_deliveries (execution_id)",
-        "ALTER TABLE node_executions ADD COLUMN timers json",
-    ),
+    # which a version that does not know them would give up as an unsendable URL. A node run
+    # keeps the deadlines of its durable sleeps (``timers``).
+    ("ALTER TABLE node_executions ADD COLUMN timers json",),
 )
 
 # Any fixed number: it serialises the engines that open one schema at the same moment.

@@ -70,9 +70,12 @@ DELIVERY_FIELDS = {
     "lastError": "last_error",
 }
 
-DELIVERED_OF = "status <> 'pending' AND execution_id"
-"""SQL: the deliveries of prunable executions' ids (``{DELIVERED_OF} IN ...``): those done
-(delivered or given up). A pending one stays, to be delivered after its execution is gone."""
+DELIVERIES_PRUNE = (
+    "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND NOT EXISTS "
+    "(SELECT 1 FROM executions WHERE executions.id = webhook_deliveries.execution_id)"
+)
+"""Prune's last statement: the deliveries done (delivered or given up) whose execution is gone.
+A pending one stays, to be delivered after its execution is gone; the next prune deletes it."""
 
 STATS = """
 SELECT {day} AS day, COUNT(*),

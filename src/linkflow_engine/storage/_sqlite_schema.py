@@ -190,13 +190,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # without payloads.
     (),
     # 8: deliveries may now start a failure's error workflows (address linkflow:error-workflows),
-    # which a version that does not know them would give up as an unsendable URL; prune deletes
-    # the done deliveries of the executions it deletes, found by this index. A node run keeps
-    # the deadlines of its durable sleeps (``timers``, JSON).
-    (
-        "CREATE INDEX webhook_deliveries_execution ON webhook_deliveries (execution_id)",
-        "ALTER TABLE node_executions ADD COLUMN timers TEXT",
-    ),
+    # which a version that does not know them would give up as an unsendable URL. A node run
+    # keeps the deadlines of its durable sleeps (``timers``, JSON).
+    ("ALTER TABLE node_executions ADD COLUMN timers TEXT",),
 )
 
 

@@ -336,14 +336,13 @@ class MemoryStorage:
                 extra = keep_last_per_workflow is not None and rank > keep_last_per_workflow
                 if execution.status.value in FINISHED and (old or extra):
                     doomed.append(execution.id)
-        pruned = set(doomed)
-        for delivery_id, delivery in list(self._deliveries.items()):
-            if delivery["status"] != "pending" and delivery["executionId"] in pruned:
-                del self._deliveries[delivery_id]
         for execution_id in doomed:
             del self._executions[execution_id]
             self._events.pop(execution_id, None)
             self._leases.pop(execution_id, None)
+        for delivery_id, delivery in list(self._deliveries.items()):  # as DELIVERIES_PRUNE
+            if delivery["status"] != "pending" and delivery["executionId"] not in self._executions:
+                del self._deliveries[delivery_id]
         return len(doomed)
 
     # -- schedule fires and webhook deliveries ---------------------------------------------

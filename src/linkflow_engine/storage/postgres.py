@@ -454,9 +454,6 @@ class PostgresStorage:
                 await connection.execute(
                     f"DELETE FROM {table} WHERE execution_id = ANY(%s)", (ids,)
                 )
-            await connection.execute(
-                f"DELETE FROM webhook_deliveries WHERE {_sql.DELIVERED_OF} = ANY(%s)", (ids,)
-            )
             # The status check again: an execution cannot have left a terminal status, but the
             # guard keeps the rule local to the statement that deletes.
             cursor = await connection.execute(
@@ -464,6 +461,7 @@ class PostgresStorage:
                 "AND status IN ('completed', 'failed', 'cancelled')",
                 (ids,),
             )
+            await connection.execute(_sql.DELIVERIES_PRUNE)
         return cursor.rowcount
 
     # -- schedule fires and webhook deliveries ---------------------------------------------

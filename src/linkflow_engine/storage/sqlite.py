@@ -32,7 +32,6 @@ from ..runtime._records import (
     format_timestamp,
 )
 from . import _sql
-from ._sql import DELIVERED_OF
 from ._sqlite_checkpoint import Checkpointer
 from ._sqlite_progress import (
     WriteTransaction,
@@ -457,10 +456,6 @@ class SQLiteStorage:
                 f"({_sql.PRUNE_CANDIDATES.format(condition=where)})",
                 values,
             )
-            db.execute(
-                f"DELETE FROM webhook_deliveries WHERE {DELIVERED_OF} IN "
-                "(SELECT id FROM executions WHERE num IN (SELECT num FROM pruned))"
-            )
             for table in ("node_executions", "logs", "events"):  # each a range of keys
                 db.execute(
                     f"DELETE FROM {table} WHERE key IN (SELECT t.key FROM pruned p "
@@ -473,6 +468,7 @@ class SQLiteStorage:
                 "DELETE FROM snapshots WHERE NOT EXISTS "
                 "(SELECT 1 FROM executions WHERE snapshot = snapshots.key)"
             )
+            db.execute(_sql.DELIVERIES_PRUNE)
         return deleted
 
     # -- schedule fires and webhook deliveries ---------------------------------------------
