@@ -232,7 +232,7 @@ class CallbackService:
             fields = {"nextAttemptAt": self.clock() + wait, "lastError": error}
         await self.storage.update_delivery(delivery["id"], attempts=attempt, **fields)
         if outcome:
-            await self._log(delivery, f"{name} attempt {attempt}", outcome, fields.get("status"))
+            await self._log(delivery, name, attempt, outcome, fields.get("status"))
 
     async def _send(self, delivery: dict[str, Any]) -> tuple[str, str | None, bool]:
         """(what happened, the error or None, whether retrying is pointless)."""
@@ -262,18 +262,18 @@ class CallbackService:
         return headers
 
     async def _log(
-        self, delivery: dict[str, Any], attempt: str, outcome: str, status: str | None
+        self, delivery: dict[str, Any], name: str, attempt: int, outcome: str, status: str | None
     ) -> None:
-        """Log ``attempt`` (its name and number) and its ``outcome`` to the execution."""
+        """Log attempt number ``attempt`` of ``name`` (callback, error workflows) and its
+        ``outcome`` to the execution."""
         level = "info" if status == "delivered" else "warning"
-        number = delivery["attempts"] + 1
-        data = {"url": delivery["url"], "attempt": number, "deliveryId": delivery["id"]}
+        data = {"url": delivery["url"], "attempt": attempt, "deliveryId": delivery["id"]}
         if status == "failed":
             outcome += "; giving up"
         entry = LogEntry(
             timestamp=self.clock(),
             level=level,
-            message=text(f"{attempt}: {outcome}"),
+            message=text(f"{name} attempt {attempt}: {outcome}"),
             data=data,
         )
         try:

@@ -316,8 +316,9 @@ class Storage(Protocol):
         self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
     ) -> int:
         """Delete finished executions (completed, failed, cancelled) with their node runs, logs,
-        events, lease and done deliveries (a pending one stays to be delivered), and return how
-        many executions were deleted.
+        events and lease, then every done delivery whose execution is gone (a pending one stays
+        to be delivered, and goes with a later prune once done); return how many executions
+        were deleted.
 
         An execution goes when it is finished and either was created before ``older_than``
         (epoch seconds) or is not among the ``keep_last_per_workflow`` newest executions of its
