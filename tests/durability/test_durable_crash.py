@@ -65,6 +65,12 @@ async def recover_and_finish(storage: Storage, log: Path) -> dict[str, object]:
         if e["type"] == "execution.node.completed"
     }
     assert said == {n.node_id: n.output for n in done.node_executions}
+    # So does the log, in the order its lines were said.
+    logged = [e["payload"] for e in replayed if e["type"] == "execution.log"]
+    assert logged == [entry.to_dict() for entry in done.logs]
+    messages = [entry.message for entry in done.logs]
+    assert messages[0] == "Execution started" and messages[-1] == "Execution completed"
+    assert "Execution resumed from its stored progress" in messages
     return done.outputs
 
 

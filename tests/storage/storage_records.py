@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from linkflow_engine.events import Event, NodeCompleted
+from linkflow_engine.events import Event, EventRecord, ExecutionLogged, NodeCompleted
 from linkflow_engine.graph import Workflow
 from linkflow_engine.runtime._records import (
     Execution,
@@ -103,6 +103,12 @@ def make_log(message: str = "hello", timestamp: float = T0 + 2) -> LogEntry:
     return LogEntry(
         timestamp=timestamp, level="info", message=message, node_id="step", data={"k": [1]}
     )
+
+
+def logged(entry: LogEntry, sequence: int) -> EventRecord:
+    """The ``execution.log`` event the executor publishes with a log line, as storage keeps
+    it: numbered ``sequence``, bearing the line's time."""
+    return (ExecutionLogged.type, sequence, entry.timestamp, entry.to_dict())
 
 
 def make_event(

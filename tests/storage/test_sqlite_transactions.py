@@ -1,4 +1,5 @@
-"""SQLite write transactions never leave the connection inside a transaction."""
+"""SQLite write transactions never leave the connection inside a transaction, and the
+executor's usual step is one statement."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from storage_records import logged, make_execution, make_log, make_node
 
 from linkflow_engine.storage._sqlite_progress import WriteTransaction
+from linkflow_engine.storage.sqlite import SQLiteStorage
 
 
 class FailingCommit(sqlite3.Connection):
@@ -48,3 +51,32 @@ def test_an_error_after_sqlite_rolled_back_itself_is_not_hidden(tmp_path: Path) 
     with pytest.raises(ValueError, match="original"):
         fails_after_sqlite_rolled_back()
     assert not db.in_transaction
+
+
+async def test_a_node_run_with_its_log_lines_is_one_statement(tmp_path: Path) -> None:
+    """The executor's usual write, a node run that settled with the log lines said meanwhile
+    (each with its event), is one statement: its own transaction, with no BEGIN or COMMIT and
+    no second table (the per-node cost of durability, see W3 in bench/storage.py). Lines
+    written without their events take the logs table, in a transaction."""
+    storage = SQLiteStorage(tmp_path / "db")
+    await storage.open()
+    try:
+        await storage.create_execution(make_execution())
+        statements: list[str] = []
+        assert storage._connection is not None
+        storage._connection.set_trace_callback(statements.append)
+        line = make_log()
+        await storage.save_progress(
+            "ex-1", nodes=[make_node(0)], logs=[line], events=[logged(line, 1)]
+        )
+        usual = list(statements)
+        statements.clear()
+        await storage.save_progress("ex-1", nodes=[make_node(1)], logs=[make_log("alone")])
+        storage._connection.set_trace_callback(None)
+        read = await storage.get_execution("ex-1")
+    finally:
+        await storage.aclose()
+    assert len(usual) == 1 and usual[0].split()[:3] == ["INSERT", "INTO", "node_executions"]
+    assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
+    assert any(s.split()[:3] == ["INSERT", "INTO", "logs"] for s in statements)
+    assert [entry.message for entry in read.logs] == ["hello", "alone"]

@@ -8,7 +8,15 @@ import threading
 import time
 from pathlib import Path
 
-from storage_records import T0, make_event, make_execution, make_log, make_node, make_workflow
+from storage_records import (
+    T0,
+    logged,
+    make_event,
+    make_execution,
+    make_log,
+    make_node,
+    make_workflow,
+)
 
 from linkflow_engine.storage._sql import (
     EXECUTION_INSERT,
@@ -121,6 +129,43 @@ async def test_a_version_5_database_keeps_every_record_and_lease_after_the_upgra
     assert events == {"ex-1": [1, 2, 5], "ex-2": [1, 5]}
     assert refused is None and recoverable == ["ex-2"]
     assert taken is not None and taken.fence == 8
+
+
+async def test_a_running_execution_of_version_8_keeps_its_log_in_order_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """Up to version 8 every log line went to the logs table, numbered 1, 2, ... in its
+    execution; since version 9 the executor's lines are numbered by their events and ride in
+    node rows. An execution running at the upgrade, taken up by the new version, reads back
+    its old lines, then the new ones, then one appended after its end."""
+    path = tmp_path / "old.db"
+    old = _database_at_version(path, 8)
+    old.execute(EXECUTION_INSERT, execution_params(make_execution()))
+    lines = [make_log(f"line {k}", timestamp=T0 + k) for k in range(5)]
+    old.executemany(
+        "INSERT INTO logs SELECT (num << 32) + ?, ?, ?, ?, ?, ? FROM executions WHERE id = ?",
+        [(k + 1, *params[1:], "ex-1") for k, params in enumerate(log_params("ex-1", lines[:2]))],
+    )
+    said = [logged(lines[0], 2), make_event(3).record(), logged(lines[1], 4)]
+    old.execute(
+        "INSERT INTO events SELECT num << 32, 4, ? FROM executions WHERE id = 'ex-1'",
+        (event_text(said),),
+    )
+    old.close()
+    storage = SQLiteStorage(path)
+    await storage.open()
+    try:
+        await storage.save_progress(
+            "ex-1", nodes=[make_node(0)], logs=lines[2:3], events=[logged(lines[2], 5)]
+        )
+        await storage.save_progress("ex-1", logs=lines[3:4], events=[logged(lines[3], 6)])
+        await storage.append_logs("ex-1", lines[4:])
+        read = await storage.get_execution("ex-1")
+        listed = await storage.list_events("ex-1")
+    finally:
+        await storage.aclose()
+    assert read.logs == lines
+    assert [e.sequence for e in listed] == [2, 3, 4, 5, 6]
 
 
 async def test_opening_waits_for_another_process_upgrading_the_file(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from storage_records import T0, make_event, make_execution, make_log, make_node
+from storage_records import T0, logged, make_event, make_execution, make_log, make_node
 
 from linkflow_engine import ExecutionNotFoundError, StorageError
 from linkflow_engine.events import EventRecord, NodeCompleted, NodeStarted
@@ -40,6 +40,43 @@ async def test_progress_writes_keep_every_event_in_order(storage: Storage) -> No
         (k, NodeStatus.COMPLETED) for k in range(4)
     ]
     assert len(read.logs) == 1
+
+
+async def test_log_lines_read_back_in_the_order_written(storage: Storage) -> None:
+    """Log lines read back whole and in the order written, wherever a backend keeps them: with
+    the executor's own events (one each, ``execution.log``) or without them, with one node
+    run, with a node run written again, with several, with none, with the end, and appended
+    after the end (a callback's attempt)."""
+    lines = [make_log(f"line {k}", timestamp=T0 + k) for k in range(9)]
+    lines[3] = attrs.evolve(lines[3], node_id=None, data=None, level="warning")
+    running = make_node(0, status=NodeStatus.RUNNING, output=None)
+    lease = await storage.create_execution(
+        make_execution(), lease=LeaseTerms(owner="a", ttl=60, now=T0)
+    )
+    assert lease is not None
+    fence = lease.fence
+    await storage.save_progress(
+        "ex-1", nodes=[running], logs=lines[:1], events=[logged(lines[0], 2)], fence=fence
+    )
+    await storage.save_progress("ex-1", logs=lines[1:2], events=[logged(lines[1], 3)])
+    await storage.save_progress(
+        "ex-1", nodes=[make_node(0)], logs=lines[2:4],
+        events=[logged(lines[2], 4), *events(5), logged(lines[3], 6)], fence=fence,
+    )  # fmt: skip
+    await storage.save_progress(
+        "ex-1", nodes=[make_node(1), make_node(2)], logs=lines[4:5],
+        events=[logged(lines[4], 7)],
+    )  # fmt: skip
+    await storage.save_progress("ex-1", nodes=[make_node(3)], logs=lines[5:6])  # no event
+    await storage.finish_execution(
+        "ex-1", expected=[RUNNING], status=COMPLETED, finished_at=T0 + 9,
+        nodes=[make_node(4)], logs=lines[6:7], events=[logged(lines[6], 8)], fence=fence,
+        lease=lease,
+    )  # fmt: skip
+    await storage.append_logs("ex-1", lines[7:])
+    read = await storage.get_execution("ex-1")
+    assert read.logs == lines
+    assert [n.sequence for n in read.node_executions] == [0, 1, 2, 3, 4]
 
 
 async def test_events_made_from_a_node_run_are_read_whole(storage: Storage) -> None:

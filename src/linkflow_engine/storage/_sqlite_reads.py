@@ -17,12 +17,12 @@ from ..graph import Workflow
 from ..runtime._records import Execution, NodeExecution
 from . import _sql
 from ._sqlite_rows import (
-    LOG_JSON,
     NODE_DATA_JSON,
     NODE_JSON,
     decoded,
     execution_of,
     load,
+    logs_of,
 )
 from ._sqlite_statements import KEY_SPAN, keys_of
 from .base import StoredEvent
@@ -56,10 +56,14 @@ def read_execution(db: sqlite3.Connection, execution_id: str, include_data: bool
         f"SELECT {columns} FROM node_executions WHERE key >= ? AND key < ? ORDER BY key", keys
     )
     execution.node_executions = [_sql.node_of(decoded(r, json_columns)) for r in nodes]
-    logs = db.execute(
-        f"SELECT {_sql.LOG_COLUMNS} FROM logs WHERE key >= ? AND key < ? ORDER BY key", keys
-    )
-    execution.logs = [_sql.log_of(decoded(r, LOG_JSON)) for r in logs]
+    table = db.execute(
+        f"SELECT key - ?, {_sql.LOG_COLUMNS} FROM logs WHERE key >= ? AND key < ?",
+        (keys[0], *keys),
+    ).fetchall()
+    in_rows = db.execute(
+        "SELECT logs FROM node_executions WHERE key >= ? AND key < ? AND logs IS NOT NULL", keys
+    ).fetchall()
+    execution.logs = logs_of(table, in_rows)
     return execution
 
 

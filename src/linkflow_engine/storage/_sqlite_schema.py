@@ -193,6 +193,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # which a version that does not know them would give up as an unsendable URL. A node run
     # keeps the deadlines of its durable sleeps (``timers``, JSON).
     ("ALTER TABLE node_executions ADD COLUMN timers TEXT",),
+    # 9: a write's log lines ride in the row of the node run it writes (JSON, see
+    # _sqlite_rows.row_logs), each line keyed by its place in the log, as are those of the logs
+    # table now; a version that reads only the logs table would miss them.
+    ("ALTER TABLE node_executions ADD COLUMN logs TEXT",),
 )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "LEASE_RELEASE",
     "LEASE_RENEW",
     "LOG_INSERT",
+    "NEXT_LOG_ORDER",
     "NODE_PUT_FENCED",
     "NODE_PUT_UNFENCED",
     "RECOVERABLE",
@@ -80,14 +81,15 @@ WHERE id = ?6 AND status IN ({allowed}){fence}
 """
 
 # The write of a node run (``?1``-``?14`` its fields, ``?15`` the execution's id, ``?16`` the
-# events of the write, ``?17`` its timers, ``?18`` the fence): each write's events are one JSON
-# array, appended to the row's ``events`` as a line. With a stale fence, or no such execution,
-# nothing is written. The error, iteration, source execution, events and timers come as '' or
-# -1 for NULL (see node_row).
+# events of the write, ``?17`` its timers, ``?18`` the log lines of the write, ``?19`` the
+# fence): each write's events are one JSON array, appended to the row's ``events`` as a line;
+# its log lines (see _sqlite_rows.row_logs) join the row's ``logs`` array. With a stale fence,
+# or no such execution, nothing is written. The error, iteration, source execution, events,
+# timers and log lines come as '' or -1 for NULL (see node_row).
 _NODE_PUT = f"""
-INSERT INTO node_executions (key, {_sql.NODE_DATA_COLUMNS}, events)
+INSERT INTO node_executions (key, {_sql.NODE_DATA_COLUMNS}, events, logs)
 SELECT (num << {KEY_BITS}) + ?3, ?1, ?2, ?3, ?4, ?5, ?6, NULLIF(?7, ''), ?8, NULLIF(?9, -1),
-  ?10, ?11, NULLIF(?12, ''), ?13, ?14, NULLIF(?17, ''), NULLIF(?16, '')
+  ?10, ?11, NULLIF(?12, ''), ?13, ?14, NULLIF(?17, ''), NULLIF(?16, ''), NULLIF(?18, '')
 FROM executions WHERE id = ?15 {{fence}}
 ON CONFLICT (key) DO UPDATE SET
   node_id = excluded.node_id, node_name = excluded.node_name, status = excluded.status,
@@ -97,15 +99,28 @@ ON CONFLICT (key) DO UPDATE SET
   input = excluded.input, output = excluded.output, timers = excluded.timers,
   events = CASE WHEN node_executions.events IS NULL THEN excluded.events
     WHEN excluded.events IS NULL THEN node_executions.events
-    ELSE node_executions.events || char(10) || excluded.events END
+    ELSE node_executions.events || char(10) || excluded.events END,
+  logs = CASE WHEN node_executions.logs IS NULL THEN excluded.logs
+    WHEN excluded.logs IS NULL THEN node_executions.logs
+    ELSE substr(node_executions.logs, 1, length(node_executions.logs) - 1) || ','
+      || substr(excluded.logs, 2) END
 """
 NODE_PUT_UNFENCED = _NODE_PUT.format(fence="")
-NODE_PUT_FENCED = _NODE_PUT.format(fence="AND fence = ?18")
-# A log line (``?1`` the execution's id, then the fields of _sql.log_params), after the last.
+NODE_PUT_FENCED = _NODE_PUT.format(fence="AND fence = ?19")
+# A log line in the logs table: ``?1`` the execution's id, ``?2`` the line's place in the log
+# (see _sqlite_rows.log_orders), then the fields of _sql.log_params after the id.
 LOG_INSERT = f"""
 INSERT INTO logs (key, timestamp, level, message, node_id, data)
-SELECT COALESCE((SELECT key FROM logs WHERE {keys_of("num")}
-  ORDER BY key DESC LIMIT 1), num << {KEY_BITS}) + 1, ?2, ?3, ?4, ?5, ?6
+SELECT (num << {KEY_BITS}) + ?2, ?3, ?4, ?5, ?6, ?7 FROM executions WHERE id = ?1
+"""
+# The place after every log line the execution has (``?1`` its id), in the logs table and in
+# its node rows; 1 for the first.
+NEXT_LOG_ORDER = f"""
+SELECT 1 + max(
+  COALESCE((SELECT key FROM logs WHERE {keys_of("num")} ORDER BY key DESC LIMIT 1)
+    - (num << {KEY_BITS}), 0),
+  COALESCE((SELECT max(json_extract(line.value, '$[0]')) FROM node_executions n,
+    json_each(n.logs) line WHERE {keys_of("num", "n.key")} AND n.logs IS NOT NULL), 0))
 FROM executions WHERE id = ?1
 """
 # A batch of events: ``?1`` the execution's id, ``?2``/``?3`` its first and last sequence.
