@@ -354,3 +354,32 @@ async def test_a_receiver_that_holds_a_callback_delays_no_other_callback() -> No
         finally:
             gate.set()
     assert not answered
+
+
+async def test_a_host_that_never_resolves_ends_the_attempt_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An attempt's time bound covers resolving the receiver's host: a resolver that never
+    answers fails the attempt (logged, then retried) instead of holding it past its claim,
+    after which another engine could send the same callback beside it."""
+    from linkflow_engine import outbound
+    from linkflow_engine.runtime import _callbacks
+
+    async def never_answers(url: str, host: str, port: int) -> list[str]:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(outbound, "_resolve", never_answers)
+    monkeypatch.setattr(_callbacks, "CLAIM_SECONDS", 0.4)
+    async with Engine(callback_retry_delays=FAST) as engine:
+        execution = await engine.execute(chain("noop"), webhook_url="http://hooks.example/end")
+        attempts: list[str] = []
+        with anyio.fail_after(10):
+            while len(attempts) < 2:
+                await anyio.sleep(0.05)
+                logs = (await engine.get_execution(execution.id)).logs
+                attempts = [e.message for e in logs if e.message.startswith("Callback attempt")]
+    assert attempts[:2] == [
+        "Callback attempt 1: failed: no answer in time",
+        "Callback attempt 2: failed: no answer in time",
+    ]

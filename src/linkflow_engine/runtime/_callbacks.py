@@ -240,10 +240,11 @@ class CallbackService:
 
         url, body = delivery["url"], delivery["body"].encode()
         try:
-            await self.policy.check(url)
-            # A bound on the whole attempt, well inside its claim (httpx's timeout is per read:
-            # a receiver dripping bytes could outlast the claim and meet a second sender).
+            # A bound on the whole attempt, resolving the host included, well inside its claim
+            # (httpx's timeout is per read: a receiver dripping bytes, or a resolver that never
+            # answers, could outlast the claim and meet a second sender).
             with anyio.fail_after(CLAIM_SECONDS / 2):
+                await self.policy.check(url)
                 response = await self.client().post(url, content=body, headers=self._headers(body))
         except OutboundRefused as refused:
             return f"refused: {refused.reason}", refused.reason, True
