@@ -18,6 +18,7 @@ from storage_records import (
     make_workflow,
 )
 
+from linkflow_engine.runtime._records import NodeStatus
 from linkflow_engine.storage._sql import (
     EXECUTION_INSERT,
     execution_params,
@@ -136,8 +137,10 @@ async def test_a_running_execution_of_version_8_keeps_its_log_in_order_after_the
 ) -> None:
     """Up to version 8 every log line went to the logs table, numbered 1, 2, ... in its
     execution; since version 9 the executor's lines are numbered by their events and ride in
-    node rows. An execution running at the upgrade, taken up by the new version, reads back
-    its old lines, then the new ones, then one appended after its end."""
+    the rows of its writes, and node rows are rebuilt with their payloads last. An execution
+    running at the upgrade, taken up by the new version, reads back its node runs as they were
+    (a durable sleep's deadline, events), its old lines, then the new ones, then one appended
+    after its end."""
     path = tmp_path / "old.db"
     old = _database_at_version(path, 8)
     old.execute(EXECUTION_INSERT, execution_params(make_execution()))
@@ -151,6 +154,13 @@ async def test_a_running_execution_of_version_8_keeps_its_log_in_order_after_the
         "INSERT INTO events SELECT num << 32, 4, ? FROM executions WHERE id = 'ex-1'",
         (event_text(said),),
     )
+    waiting = make_node(1, status=NodeStatus.RUNNING, output=None, timers=[T0 + 60])
+    *fields, _execution_id = node_params("ex-1", waiting, None)  # v8's columns, in v8's order
+    old.execute(
+        f"INSERT INTO node_executions SELECT num << 32 | 1, {', '.join('?' * 14)}, ?, ?"
+        " FROM executions WHERE id = 'ex-1'",
+        (*fields[:14], event_text([make_event(1).record()]), fields[14]),
+    )
     old.close()
     storage = SQLiteStorage(path)
     await storage.open()
@@ -160,12 +170,13 @@ async def test_a_running_execution_of_version_8_keeps_its_log_in_order_after_the
         )
         await storage.save_progress("ex-1", logs=lines[3:4], events=[logged(lines[3], 6)])
         await storage.append_logs("ex-1", lines[4:])
-        read = await storage.get_execution("ex-1")
+        read = await storage.get_execution("ex-1", include_data=True)
         listed = await storage.list_events("ex-1")
     finally:
         await storage.aclose()
     assert read.logs == lines
-    assert [e.sequence for e in listed] == [2, 3, 4, 5, 6]
+    assert [e.sequence for e in listed] == [1, 2, 3, 4, 5, 6]
+    assert read.node_executions == [make_node(0), waiting]
 
 
 async def test_opening_waits_for_another_process_upgrading_the_file(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ async def test_log_lines_read_back_in_the_order_written(storage: Storage) -> Non
     the executor's own events (one each, ``execution.log``) or without them, with one node
     run, with a node run written again, with several, with none, with the end, and appended
     after the end (a callback's attempt)."""
-    lines = [make_log(f"line {k}", timestamp=T0 + k) for k in range(9)]
+    lines = [make_log(f"line {k}", timestamp=T0 + k) for k in range(10)]
     lines[3] = attrs.evolve(lines[3], node_id=None, data=None, level="warning")
     running = make_node(0, status=NodeStatus.RUNNING, output=None)
     lease = await storage.create_execution(
@@ -67,13 +67,14 @@ async def test_log_lines_read_back_in_the_order_written(storage: Storage) -> Non
         "ex-1", nodes=[make_node(1), make_node(2)], logs=lines[4:5],
         events=[logged(lines[4], 7)],
     )  # fmt: skip
-    await storage.save_progress("ex-1", nodes=[make_node(3)], logs=lines[5:6])  # no event
     await storage.finish_execution(
         "ex-1", expected=[RUNNING], status=COMPLETED, finished_at=T0 + 9,
-        nodes=[make_node(4)], logs=lines[6:7], events=[logged(lines[6], 8)], fence=fence,
+        nodes=[make_node(3)], logs=lines[5:6], events=[logged(lines[5], 8)], fence=fence,
         lease=lease,
     )  # fmt: skip
-    await storage.append_logs("ex-1", lines[7:])
+    await storage.append_logs("ex-1", lines[6:8])
+    await storage.save_progress("ex-1", nodes=[make_node(4)], logs=lines[8:9])  # no event
+    await storage.append_logs("ex-1", lines[9:])
     read = await storage.get_execution("ex-1")
     assert read.logs == lines
     assert [n.sequence for n in read.node_executions] == [0, 1, 2, 3, 4]

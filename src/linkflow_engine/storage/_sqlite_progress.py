@@ -17,12 +17,11 @@ from ..events import EventRecord
 from ..runtime._records import ExecutionError, ExecutionStatus, LogEntry, NodeExecution
 from . import _sql
 from ._sqlite_checkpoint import Checkpointer
-from ._sqlite_rows import event_batch, event_text, log_orders, log_rows, node_row, row_logs
+from ._sqlite_rows import event_batch, event_text, log_orders, node_row, row_logs
 from ._sqlite_statements import (
     EVENT_INSERT,
     FINISH,
-    LOG_INSERT,
-    NEXT_LOG_ORDER,
+    LOG_APPEND,
     NODE_PUT_FENCED,
     NODE_PUT_UNFENCED,
     TRANSITION,
@@ -33,10 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WriteTransaction",
+    "append_lines",
     "check_fence",
     "finish",
     "transition",
-    "write_logs",
     "write_node",
     "write_progress",
     "written_nothing",
@@ -146,21 +145,24 @@ def write_progress(
     fence: int | None,
 ) -> None:
     """save_progress's statements, inside the caller's transaction, on the storage's
-    ``writer`` cursor (see :func:`write_node`). The events and the log lines ride in the first
-    node's row (the lines when they pair with their events, see _sqlite_rows.log_orders)."""
+    ``writer`` cursor (see :func:`write_node`). The events, and the log lines written with
+    their events (see _sqlite_rows.log_orders), ride in the first node's row, or without
+    one in the batch of events; lines without their events go after every line."""
     orders = log_orders(logs, events)
+    carried = logs if orders is not None else ()
     if nodes:
-        write_node(writer, execution_id, nodes[0], events, fence, logs, orders)
+        write_node(writer, execution_id, nodes[0], events, fence, carried, orders)
         for node in nodes[1:]:
             writer.execute(NODE_PUT_UNFENCED, node_row(execution_id, node, None))
-        if orders is not None:
-            return
     else:
         if fence is not None:
             check_fence(writer.connection, execution_id, fence)
         if events:
-            writer.execute(EVENT_INSERT, event_batch(execution_id, events, event_text(events)))
-    write_logs(writer, execution_id, logs, orders)
+            lines = row_logs(carried, orders or ())
+            batch = event_batch(execution_id, events, event_text(events), lines)
+            writer.execute(EVENT_INSERT, batch)
+    if orders is None:
+        append_lines(writer, execution_id, logs)
 
 
 def write_node(
@@ -172,16 +174,15 @@ def write_node(
     logs: Sequence[LogEntry] = (),
     orders: Sequence[int] | None = None,
 ) -> None:
-    """Write a node run with ``events`` in its row, and ``logs`` at ``orders`` (None: not
-    here): the usual step (one node settled) then writes one row of one b-tree (a separate
-    events row cost a second b-tree page per commit; measured: 27 -> 19 µs per write). The
-    fence is checked by that same statement, in the execution's row it reads for the row's
-    key.
+    """Write a node run with ``events`` in its row, and ``logs`` placed at ``orders``: the
+    usual step (one node settled) then writes one row of one b-tree (a separate events row
+    cost a second b-tree page per commit; measured: 27 -> 19 µs per write). The fence is
+    checked by that same statement, in the execution's row it reads for the row's key.
 
     ``writer`` is a cursor the storage keeps for statements that return no rows:
     ``Connection.execute`` makes a cursor per call. (A kept cursor must never hold a
     half-read SELECT, whose open read transaction would outlive the call.)"""
-    lines = None if orders is None else row_logs(logs, orders)
+    lines = row_logs(logs, orders) if logs and orders is not None else None
     row = node_row(execution_id, node, event_text(events) if events else None, lines)
     if fence is None:
         written = writer.execute(NODE_PUT_UNFENCED, row)
@@ -191,21 +192,10 @@ def write_node(
         raise written_nothing(writer.connection, execution_id)
 
 
-def write_logs(
-    writer: sqlite3.Cursor,
-    execution_id: str,
-    logs: Sequence[LogEntry],
-    orders: Sequence[int] | None,
-) -> None:
-    """Write log lines to the logs table at ``orders`` (None: after every line stored)."""
-    if not logs:
-        return
-    if orders is None:
-        found = writer.connection.execute(NEXT_LOG_ORDER, (execution_id,)).fetchone()
-        if found is None:
-            raise ExecutionNotFoundError("execution", execution_id)
-        orders = range(found[0], found[0] + len(logs))
-    writer.executemany(LOG_INSERT, log_rows(execution_id, logs, orders))
+def append_lines(writer: sqlite3.Cursor, execution_id: str, logs: Sequence[LogEntry]) -> None:
+    """Write log lines that came without their events after every line stored."""
+    if logs:
+        writer.executemany(LOG_APPEND, _sql.log_params(execution_id, logs))
 
 
 def check_fence(db: sqlite3.Connection, execution_id: str, fence: int) -> None:

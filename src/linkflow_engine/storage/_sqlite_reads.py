@@ -24,7 +24,7 @@ from ._sqlite_rows import (
     load,
     logs_of,
 )
-from ._sqlite_statements import KEY_SPAN, keys_of
+from ._sqlite_statements import KEY_SPAN, LOG_READ, keys_of
 from .base import StoredEvent
 
 __all__ = ["key_range", "read_events", "read_execution", "read_node_outputs"]
@@ -56,14 +56,7 @@ def read_execution(db: sqlite3.Connection, execution_id: str, include_data: bool
         f"SELECT {columns} FROM node_executions WHERE key >= ? AND key < ? ORDER BY key", keys
     )
     execution.node_executions = [_sql.node_of(decoded(r, json_columns)) for r in nodes]
-    table = db.execute(
-        f"SELECT key - ?, {_sql.LOG_COLUMNS} FROM logs WHERE key >= ? AND key < ?",
-        (keys[0], *keys),
-    ).fetchall()
-    in_rows = db.execute(
-        "SELECT logs FROM node_executions WHERE key >= ? AND key < ? AND logs IS NOT NULL", keys
-    ).fetchall()
-    execution.logs = logs_of(table, in_rows)
+    execution.logs = logs_of(db.execute(LOG_READ, keys).fetchall())
     return execution
 
 

@@ -26,7 +26,6 @@ __all__ = [
     "execution_of",
     "load",
     "log_orders",
-    "log_rows",
     "logs_of",
     "node_row",
     "row_logs",
@@ -99,9 +98,11 @@ def node_row(
     )
 
 
-def event_batch(execution_id: str, events: Sequence[EventRecord], text: str) -> tuple[Any, ...]:
+def event_batch(
+    execution_id: str, events: Sequence[EventRecord], text: str, logs: str | None = None
+) -> tuple[Any, ...]:
     sequences = [record[1] for record in events]
-    return (execution_id, min(sequences), max(sequences), text)
+    return (execution_id, min(sequences), max(sequences), text, logs)
 
 
 def event_text(events: Sequence[EventRecord]) -> str:
@@ -112,17 +113,16 @@ def event_text(events: Sequence[EventRecord]) -> str:
 
 # -- log lines -------------------------------------------------------------------------------
 #
-# Each stored log line has its place in the execution's log: its *order*, the key of its row in
-# the logs table (after the execution's number) or its first item in a node row's ``logs``. A
-# line the executor wrote takes the sequence number of its ``execution.log`` event, which
-# the same write carries: later lines always have greater numbers, also when another process
-# takes the execution over (its events go on from the last one stored), so no two writers ever
-# need to read the log to agree on the next place. A line written without its event (a
-# callback's attempt, after the end) goes after every line stored.
-#
-# The lines of a write that stores a node run ride in that run's row, as its events do: one
-# statement and one b-tree page instead of a transaction over two tables (measured on the W3
-# chain: about 5% of a durable node's cost).
+# Each stored log line has its place in the execution's log, its *order*. A line the executor
+# wrote takes the sequence number of its ``execution.log`` event, which the same write carries:
+# later lines always have greater numbers, also when another process takes the execution over
+# (its events go on from the last one stored), so no writer reads the log to place a line. Such
+# lines ride in the row the write writes, a node run's or its event batch's (``logs``), as
+# its events do: one statement and one b-tree page instead of a transaction over two tables
+# (measured on the W3 chain: 6-10% of a durable node's cost). A line written without its event
+# (a callback's attempt, appended after the end) goes to the logs table, keyed from
+# ``APPENDED`` on, after every line written with its event; so do, first, the lines stored
+# before schema version 9 (keyed 1, 2, ...).
 
 _LOGGED = ExecutionLogged.type
 
@@ -133,18 +133,17 @@ def log_orders(logs: Sequence[LogEntry], events: Sequence[EventRecord]) -> list[
     and bears the line's time). None when they do not pair up so."""
     if not logs:
         return []
-    orders = [record[1] for record in events if record[0] == _LOGGED]
-    if len(orders) != len(logs):
+    logged = [record for record in events if record[0] == _LOGGED]
+    if len(logged) != len(logs):
         return None
-    timestamps = [record[2] for record in events if record[0] == _LOGGED]
-    if any(entry.timestamp != at for entry, at in zip(logs, timestamps, strict=True)):
+    if any(entry.timestamp != record[2] for entry, record in zip(logs, logged, strict=True)):
         return None
-    return orders
+    return [record[1] for record in logged]
 
 
 def row_logs(logs: Sequence[LogEntry], orders: Sequence[int]) -> str | None:
-    """Log lines as a node row keeps them: a JSON array of ``[order, timestamp, level,
-    message, node id, data]`` (None for no lines)."""
+    """Log lines as a row keeps them: a JSON array of ``[order, timestamp, level, message,
+    node id, data]`` (None for no lines)."""
     if not logs:
         return None
     return _sql.dump(
@@ -155,22 +154,16 @@ def row_logs(logs: Sequence[LogEntry], orders: Sequence[int]) -> str | None:
     )
 
 
-def log_rows(
-    execution_id: str, logs: Sequence[LogEntry], orders: Sequence[int]
-) -> list[tuple[Any, ...]]:
-    """The parameters of ``LOG_INSERT`` for each of ``logs``, at ``orders``."""
-    return [
-        (execution_id, order, *line[1:])
-        for order, line in zip(orders, _sql.log_params(execution_id, logs), strict=True)
-    ]
-
-
-def logs_of(table: Sequence[Sequence[Any]], rows: Sequence[tuple[str]]) -> list[LogEntry]:
-    """An execution's log, in order: from ``table``, rows of the logs table (the order, then
-    ``_sql.LOG_COLUMNS``), and ``rows``, the ``logs`` of its node rows."""
-    lines = [(row[0], _sql.log_of(decoded(row[1:], LOG_JSON))) for row in table]
-    for (text,) in rows:
-        for order, timestamp, level, message, node_id, data in json.loads(text):
+def logs_of(rows: Sequence[Sequence[Any]]) -> list[LogEntry]:
+    """An execution's log, in order, from ``rows`` of LOG_READ: a logs table row (its order,
+    then ``_sql.LOG_COLUMNS``) or, in its last column, the ``logs`` of a row that carries
+    lines."""
+    lines: list[tuple[int, LogEntry]] = []
+    for *table_row, carried in rows:
+        if carried is None:
+            lines.append((table_row[0], _sql.log_of(decoded(table_row[1:], LOG_JSON))))
+            continue
+        for order, timestamp, level, message, node_id, data in json.loads(carried):
             entry = LogEntry(
                 timestamp=timestamp, level=level, message=message, node_id=node_id, data=data
             )

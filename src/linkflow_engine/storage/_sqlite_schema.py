@@ -45,6 +45,10 @@ _NODE_FIELDS = """node_id TEXT NOT NULL, node_name TEXT NOT NULL,
             error TEXT, attempts INTEGER NOT NULL, iteration INTEGER, port TEXT,
             reused INTEGER NOT NULL, source_execution_id TEXT, input TEXT, output TEXT,
             events TEXT"""
+_NODE_V9_COPIED = (
+    "node_id, node_name, sequence, status, started_at, finished_at, error, attempts, "
+    "iteration, port, reused, source_execution_id, timers, events, input, output"
+)
 # Covering indexes: stats read only the index, lists read 20 rows after a range scan.
 _EXECUTION_INDEXES = (
     "CREATE INDEX executions_created ON executions (created_at, status, started_at, finished_at)",
@@ -193,10 +197,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # which a version that does not know them would give up as an unsendable URL. A node run
     # keeps the deadlines of its durable sleeps (``timers``, JSON).
     ("ALTER TABLE node_executions ADD COLUMN timers TEXT",),
-    # 9: a write's log lines ride in the row of the node run it writes (JSON, see
-    # _sqlite_rows.row_logs), each line keyed by its place in the log, as are those of the logs
-    # table now; a version that reads only the logs table would miss them.
-    ("ALTER TABLE node_executions ADD COLUMN logs TEXT",),
+    # 9: a progress write's log lines ride in the row it writes, a node run's or its event
+    # batch's (``logs``, JSON, see _sqlite_rows.row_logs), placed by their events' numbers; a
+    # version that reads only the logs table would miss them. Node rows are rebuilt with the
+    # small text columns (timers, logs, events) before the payloads, so that reading them
+    # never walks a large input or output.
+    (
+        """CREATE TABLE node_executions_v9 (
+            key INTEGER PRIMARY KEY, node_id TEXT NOT NULL, node_name TEXT NOT NULL,
+            sequence INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL, finished_at REAL,
+            error TEXT, attempts INTEGER NOT NULL, iteration INTEGER, port TEXT,
+            reused INTEGER NOT NULL, source_execution_id TEXT, timers TEXT, logs TEXT,
+            events TEXT, input TEXT, output TEXT)""",
+        f"""INSERT INTO node_executions_v9 (key, {_NODE_V9_COPIED})
+        SELECT key, {_NODE_V9_COPIED} FROM node_executions ORDER BY key""",
+        "DROP TABLE node_executions",
+        "ALTER TABLE node_executions_v9 RENAME TO node_executions",
+        "ALTER TABLE events ADD COLUMN logs TEXT",
+    ),
 )
 
 

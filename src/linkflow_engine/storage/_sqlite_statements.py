@@ -13,6 +13,7 @@ from __future__ import annotations
 from . import _sql
 
 __all__ = [
+    "APPENDED",
     "DELIVERY_PUT",
     "EVENT_INSERT",
     "EXECUTION_INSERT",
@@ -23,8 +24,8 @@ __all__ = [
     "LEASE_ACQUIRE",
     "LEASE_RELEASE",
     "LEASE_RENEW",
-    "LOG_INSERT",
-    "NEXT_LOG_ORDER",
+    "LOG_APPEND",
+    "LOG_READ",
     "NODE_PUT_FENCED",
     "NODE_PUT_UNFENCED",
     "RECOVERABLE",
@@ -36,6 +37,9 @@ __all__ = [
 KEY_BITS = 32
 KEY_SPAN = 1 << KEY_BITS
 """The keys of one execution's rows: ``num * KEY_SPAN`` up to (not including) the next one's."""
+APPENDED = 1 << 31
+"""Where, among an execution's keys in the logs table, the lines written without their events
+begin (see LOG_APPEND)."""
 
 
 def keys_of(num: str, key: str = "key") -> str:
@@ -107,26 +111,31 @@ ON CONFLICT (key) DO UPDATE SET
 """
 NODE_PUT_UNFENCED = _NODE_PUT.format(fence="")
 NODE_PUT_FENCED = _NODE_PUT.format(fence="AND fence = ?19")
-# A log line in the logs table: ``?1`` the execution's id, ``?2`` the line's place in the log
-# (see _sqlite_rows.log_orders), then the fields of _sql.log_params after the id.
-LOG_INSERT = f"""
+# A log line written without its event (``?1`` the execution's id, then the fields of
+# _sql.log_params), after every such line: those are keyed from APPENDED on, after the places
+# of the lines written with their events (their events' numbers, see _sqlite_rows.log_orders).
+LOG_APPEND = f"""
 INSERT INTO logs (key, timestamp, level, message, node_id, data)
-SELECT (num << {KEY_BITS}) + ?2, ?3, ?4, ?5, ?6, ?7 FROM executions WHERE id = ?1
-"""
-# The place after every log line the execution has (``?1`` its id), in the logs table and in
-# its node rows; 1 for the first.
-NEXT_LOG_ORDER = f"""
-SELECT 1 + max(
-  COALESCE((SELECT key FROM logs WHERE {keys_of("num")} ORDER BY key DESC LIMIT 1)
-    - (num << {KEY_BITS}), 0),
-  COALESCE((SELECT max(json_extract(line.value, '$[0]')) FROM node_executions n,
-    json_each(n.logs) line WHERE {keys_of("num", "n.key")} AND n.logs IS NOT NULL), 0))
+SELECT COALESCE((SELECT key FROM logs WHERE key >= (num << {KEY_BITS}) + {APPENDED}
+  AND key < (num + 1) << {KEY_BITS} ORDER BY key DESC LIMIT 1),
+  (num << {KEY_BITS}) + {APPENDED}) + 1, ?2, ?3, ?4, ?5, ?6
 FROM executions WHERE id = ?1
 """
-# A batch of events: ``?1`` the execution's id, ``?2``/``?3`` its first and last sequence.
+# An execution's log lines (``?1``/``?2`` the range of its keys), in one statement (one
+# snapshot): each row of the logs table with its order (its key's offset) and NULL last, then
+# the ``logs`` of each node run and event batch that carries lines, in the last column.
+LOG_READ = f"""
+SELECT key - ?1, {_sql.LOG_COLUMNS}, NULL FROM logs WHERE key >= ?1 AND key < ?2
+UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, logs FROM node_executions
+  WHERE key >= ?1 AND key < ?2 AND logs IS NOT NULL
+UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, logs FROM events
+  WHERE key >= ?1 AND key < ?2 AND logs IS NOT NULL
+"""
+# A batch of events: ``?1`` the execution's id, ``?2``/``?3`` its first and last sequence,
+# ``?4`` the events, ``?5`` the log lines of the write (see _sqlite_rows.row_logs) or NULL.
 EVENT_INSERT = f"""
-INSERT OR REPLACE INTO events (key, last_sequence, data)
-SELECT (num << {KEY_BITS}) + ?2, ?3, ?4 FROM executions WHERE id = ?1
+INSERT OR REPLACE INTO events (key, last_sequence, data, logs)
+SELECT (num << {KEY_BITS}) + ?2, ?3, ?4, ?5 FROM executions WHERE id = ?1
 """
 
 # A released lease keeps the fence (owner NULL), so the next owner's fence still grows.

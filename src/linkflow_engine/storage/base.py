@@ -240,13 +240,17 @@ class Storage(Protocol):
         """One atomic write of an execution's progress: upsert ``nodes`` (by sequence),
         append ``logs`` and ``events``. With a stale ``fence`` nothing is written
         (StorageError); with a ``fence``, an execution that is not stored raises
-        ExecutionNotFoundError. The executor calls this once per settled node."""
+        ExecutionNotFoundError. The executor calls this once per settled node. ``logs`` read
+        back in the order written; a line without its ``execution.log`` event among
+        ``events`` is placed as :meth:`append_logs` places it."""
         ...
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
     ) -> None:
-        """Append log entries (kept in order of appending)."""
+        """Append log entries: they read back after every line stored, in order of
+        appending. Lines written later with their ``execution.log`` events (the executor's)
+        may read back before them (SQLite places such lines by their events' numbers)."""
         ...
 
     async def append_events(self, execution_id: str, events: Sequence[EventRecord]) -> None:

@@ -35,10 +35,10 @@ from . import _sql
 from ._sqlite_checkpoint import Checkpointer
 from ._sqlite_progress import (
     WriteTransaction,
+    append_lines,
     check_fence,
     finish,
     transition,
-    write_logs,
     write_node,
     write_progress,
 )
@@ -354,7 +354,7 @@ class SQLiteStorage:
             await self._require_execution(execution_id)
             if fence is not None:
                 check_fence(db, execution_id, fence)
-            write_logs(self._cursor, execution_id, entries, None)
+            append_lines(self._cursor, execution_id, entries)
 
     async def append_events(self, execution_id: str, events: Sequence[EventRecord]) -> None:
         if events:
