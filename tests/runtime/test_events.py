@@ -40,6 +40,22 @@ async def test_a_log_line_and_its_event_are_one_record() -> None:
     assert [e.payload["message"] for e in logged] == ["Execution started", "Execution completed"]
 
 
+async def test_a_node_runs_events_bear_its_own_times() -> None:
+    """execution.node.started and execution.node.completed bear the start and end times of
+    the node run they report, as stored."""
+    async with Engine() as engine:
+        with capture_events(engine) as events:
+            execution = await engine.execute(chain("noop", "noop"))
+    runs = {run.node_id: run for run in execution.node_executions}
+    started = events.of_type("execution.node.started")
+    completed = events.of_type("execution.node.completed")
+    assert len(started) == len(completed) == len(runs) == 3
+    for event in started:
+        assert event.timestamp == runs[event.payload["nodeId"]].started_at
+    for event in completed:
+        assert event.timestamp == runs[event.payload["nodeId"]].finished_at
+
+
 async def test_failed_execution_publishes_error_payload() -> None:
     """execution.failed carries the error; node failures publish execution.node.failed."""
     async with Engine() as engine:

@@ -79,7 +79,7 @@ class NodeSteps:
     # The recorder's own bound methods (set by ExecutionRun): no extra call on the hot path.
     log: Callable[[Node | None, str, str, dict[str, Any]], None]
     publish: Callable[[type[Event], Payload], None]
-    publish_run: Callable[[type[Event], NodeExecution], None]
+    publish_run: Callable[[type[Event], NodeExecution, float], None]
 
     def cancel(self, code: str = "CANCELLED") -> None:
         raise NotImplementedError
@@ -130,8 +130,8 @@ class NodeSteps:
         self, walk: Walk, node: Node, record: NodeExecution, value: Any, inputs: dict[str, Any]
     ) -> dict[str, Any] | None:
         record.status = NodeStatus.RUNNING
-        record.started_at = self.services.clock()
-        self.publish_run(NodeStarted, record)
+        record.started_at = started = self.services.clock()
+        self.publish_run(NodeStarted, record, started)
         if node.pinned_data is not None and self.execution.mode.value == "manual":
             return await self._node_completed(
                 walk, node, record, {self.plan.default_port[node.id]: node.pinned_data}
@@ -247,10 +247,10 @@ class NodeSteps:
         record.status = NodeStatus.COMPLETED
         record.output = output
         record.port = port
-        record.finished_at = self.services.clock()
+        record.finished_at = finished = self.services.clock()
         walk.named[node.name] = output
         # The event first, so the node's progress write stores it with the node run.
-        self.publish_run(NodeCompleted, record)
+        self.publish_run(NodeCompleted, record, finished)
         await self.recorder.node_settled(record, last=walk.ends_with_this_node())
         return emitted
 

@@ -297,16 +297,18 @@ class Recorder:
             else:
                 broker.publish(event)
 
-    def publish_run(self, event_class: type[Event], run: NodeExecution) -> None:
+    def publish_run(self, event_class: type[Event], run: NodeExecution, timestamp: float) -> None:
         """Publish an event made from the node run ``run`` alone (see
-        :data:`~linkflow_engine.events.RUN_PAYLOADS`): storage keeps the run's number in place
-        of the payload. Not when the payload could differ from the one made later from the
-        stored run: a run in a loop's body runs again under its number when a stopped
-        execution resumes, and a run whose payload passes through the redactor keeps that
-        redacted payload."""
+        :data:`~linkflow_engine.events.RUN_PAYLOADS`), at ``timestamp`` (the run's own time
+        of what it says: its start, its end): storage keeps the run's number in place of the
+        payload. Not when the payload could differ from the one made later from the stored
+        run: a run in a loop's body runs again under its number when a stopped execution
+        resumes, and a run whose payload passes through the redactor keeps that redacted
+        payload."""
         by_number = run.iteration is None and self.redactor is None
         self.publish(
             event_class,
             lambda: RUN_PAYLOADS[event_class.type](run),
+            timestamp,
             run=run.sequence if by_number else None,
         )
