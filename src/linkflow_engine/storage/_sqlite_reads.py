@@ -31,7 +31,18 @@ __all__ = ["key_range", "read_events", "read_execution", "read_node_outputs"]
 
 
 def read_execution(db: sqlite3.Connection, execution_id: str, include_data: bool) -> Execution:
-    """An execution with its node runs and logs (and its data when ``include_data``)."""
+    """An execution with its node runs and logs (and its data when ``include_data``), read
+    in one transaction: all as of one moment, whatever other processes write meanwhile."""
+    if db.in_transaction:
+        return _read_execution(db, execution_id, include_data)
+    db.execute("BEGIN")
+    try:
+        return _read_execution(db, execution_id, include_data)
+    finally:
+        db.execute("COMMIT")
+
+
+def _read_execution(db: sqlite3.Connection, execution_id: str, include_data: bool) -> Execution:
     row = db.execute(
         f"SELECT {_sql.EXECUTION_COLUMNS}, num, input_data, "
         "COALESCE(workflow, (SELECT document FROM snapshots WHERE key = snapshot))"

@@ -199,9 +199,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ("ALTER TABLE node_executions ADD COLUMN timers TEXT",),
     # 9: a progress write's log lines ride in the row it writes, a node run's or its event
     # batch's (``logs``, JSON, see _sqlite_rows.row_logs), placed by their events' numbers; a
-    # version that reads only the logs table would miss them. Node rows are rebuilt with the
-    # small text columns (timers, logs, events) before the payloads, so that reading them
-    # never walks a large input or output.
+    # version that reads only the logs table would miss them. Node rows and event batches are
+    # rebuilt with their small columns (timers, logs; events) before their payloads (input and
+    # output; the batch's events), so that reading them never walks a large value.
     (
         """CREATE TABLE node_executions_v9 (
             key INTEGER PRIMARY KEY, node_id TEXT NOT NULL, node_name TEXT NOT NULL,
@@ -213,7 +213,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         SELECT key, {_NODE_V9_COPIED} FROM node_executions ORDER BY key""",
         "DROP TABLE node_executions",
         "ALTER TABLE node_executions_v9 RENAME TO node_executions",
-        "ALTER TABLE events ADD COLUMN logs TEXT",
+        """CREATE TABLE events_v9 (
+            key INTEGER PRIMARY KEY, last_sequence INTEGER NOT NULL, logs TEXT,
+            data TEXT NOT NULL)""",
+        """INSERT INTO events_v9 (key, last_sequence, data)
+        SELECT key, last_sequence, data FROM events ORDER BY key""",
+        "DROP TABLE events",
+        "ALTER TABLE events_v9 RENAME TO events",
     ),
 )
 

@@ -133,9 +133,12 @@ UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, logs FROM events
 """
 # A batch of events: ``?1`` the execution's id, ``?2``/``?3`` its first and last sequence,
 # ``?4`` the events, ``?5`` the log lines of the write (see _sqlite_rows.row_logs) or NULL.
+# A batch written again (the same first sequence) replaces its events and keeps its lines.
 EVENT_INSERT = f"""
-INSERT OR REPLACE INTO events (key, last_sequence, data, logs)
+INSERT INTO events (key, last_sequence, data, logs)
 SELECT (num << {KEY_BITS}) + ?2, ?3, ?4, ?5 FROM executions WHERE id = ?1
+ON CONFLICT (key) DO UPDATE SET last_sequence = excluded.last_sequence, data = excluded.data,
+  logs = COALESCE(excluded.logs, events.logs)
 """
 
 # A released lease keeps the fence (owner NULL), so the next owner's fence still grows.
