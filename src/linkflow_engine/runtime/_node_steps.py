@@ -162,7 +162,7 @@ class NodeSteps:
                 raise error.located(node_id=node.id) from None
         else:
             scope, config = None, node.config
-        attempt = 0
+        attempt = await self._resumed_attempts(node, record)
         while True:
             attempt += 1
             record.attempts = attempt
@@ -191,7 +191,45 @@ class NodeSteps:
                     f"Attempt {attempt} failed: {error}; retrying in {wait:.2f}s",
                     {"code": code},
                 )
-                await self._wait_to_retry(node, wait)
+                await self._retry_after(node, record, error, wait)
+
+    async def _resumed_attempts(self, node: Node, record: NodeExecution) -> int:
+        """The attempts a run taken up after its process stopped already made (0 for a new
+        run): when it was waiting to retry (its last attempt's error stored), the wait ends
+        when it was due and the next attempt follows; when it was making an attempt, that
+        attempt runs again."""
+        made = record.attempts
+        if record.error is not None:
+            due = record.timers[0] if record.timers else 0.0
+            record.error, record.timers = None, None
+            await self._wait_to_retry(node, max(0.0, due - self.services.clock()))
+            return made
+        return max(0, made - 1)
+
+    async def _retry_after(
+        self, node: Node, record: NodeExecution, error: Exception, seconds: float
+    ) -> None:
+        """Wait ``seconds`` before the run's next attempt, whose sleeps start afresh. Durable
+        like a sleep (see :meth:`_timer`): the wait is stored first, with the run, as the
+        attempts made, the last one's error and when the next is due."""
+        self._sleeps.pop(record.sequence, None)
+        record.timers = None
+        if seconds >= DURABLE_SLEEP and self.recorder.saves_steps:
+            record.error = self.recorder.redact(_error_of(node, error))
+            record.timers = [self.services.clock() + seconds]
+            await self._save_wait(record)
+        await self._wait_to_retry(node, seconds)
+        record.error, record.timers = None, None
+
+    async def _save_wait(self, run: NodeExecution) -> None:
+        """Store the run with the deadline of the wait it begins (a sleep, a retry's)."""
+        try:
+            await self.recorder.save_runs(run)
+        except LeaseLostError:  # another process runs the execution now
+            self.abandon()
+            raise
+        except Exception:  # not the node's failure: the run's next write meets it, or succeeds
+            logger.warning("a wait of %s is not durable: not stored", run.node_id, exc_info=True)
 
     async def _wait_to_retry(self, node: Node, seconds: float) -> None:
         """Wait before the next attempt without the node's slot: other nodes run meanwhile."""
@@ -356,13 +394,7 @@ class NodeSteps:
         if ordinal < len(timers):
             return max(0.0, min(seconds, timers[ordinal] - now))
         run.timers = [*timers, now + seconds]
-        try:
-            await self.recorder.save_runs(run)
-        except LeaseLostError:  # another process runs the execution now
-            self.abandon()
-            raise
-        except Exception:  # not the node's failure: the run's next write meets it, or succeeds
-            logger.warning("a sleep of %s is not durable: not stored", run.node_id, exc_info=True)
+        await self._save_wait(run)
         return seconds
 
     def evaluate(self, expression: str, scope: Mapping[str, Any]) -> Any:

@@ -106,10 +106,14 @@ class Recorder:
     def new_record(self, node: Node, iteration: int | None) -> NodeExecution:
         old = self._recycled(node.id, iteration) if self._recyclable else None
         if old is not None:
-            if old.status is not NodeStatus.RUNNING:  # its sleeps were over: they start afresh
+            # A run interrupted mid-way goes on where it was: its attempts, the error it was
+            # waiting to retry, its sleeps' deadlines. Any other runs afresh.
+            kept = (old.attempts, old.error) if old.status is NodeStatus.RUNNING else (0, None)
+            if old.status is not NodeStatus.RUNNING:
                 old.timers = None
             for field, value in _RECYCLED_FIELDS.items():
                 setattr(old, field, value)
+            old.attempts, old.error = kept
             record = old
         else:
             runs = self.execution.node_executions
