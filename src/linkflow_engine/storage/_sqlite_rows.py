@@ -1,6 +1,7 @@
 """Rows of the SQLite backend to records and back: its JSON columns decoded by hand (SQLite keeps
-them as text), node rows carrying their events, events stored in a compact form, and the keys
-of stored workflow snapshots. The mapping both backends share is in :mod:`._sql`.
+them as text), node rows carrying their events and log lines, events stored in a compact form,
+log lines placed by their events' numbers, and the keys of stored workflow snapshots. The
+mapping both backends share is in :mod:`._sql`.
 """
 
 from __future__ import annotations
