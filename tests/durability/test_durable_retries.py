@@ -4,13 +4,27 @@ attempt at that time instead of starting the node's attempts over."""
 
 from __future__ import annotations
 
+import itertools
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
 from durable_storages import StorageFactory
 
-from linkflow_engine import Engine, ExecutionStatus, NodeRegistry, NodeStatus
+from linkflow_engine import (
+    Engine,
+    ExecutionStatus,
+    LeaseLostError,
+    NodeExecution,
+    NodeRegistry,
+    NodeStatus,
+)
+from linkflow_engine.graph import Workflow
+from linkflow_engine.runtime._records import Execution, ExecutionError, ExecutionMode
+from linkflow_engine.storage.base import LeaseTerms, Storage
+from linkflow_engine.storage.sqlite import SQLiteStorage
+from linkflow_engine.testing import capture_events
 
 ATTEMPTS = 3
 
@@ -109,3 +123,153 @@ async def test_a_retry_that_succeeds_leaves_no_error_behind(
         ExecutionStatus.COMPLETED, NodeStatus.COMPLETED, 2,
     )  # fmt: skip
     assert (run.error, run.timers, run.output) == (None, None, {"ok": 2})
+
+
+def with_ticks(workflow: dict[str, Any], ticks: int) -> dict[str, Any]:
+    """``workflow`` with a chain of ``ticks`` nodes beside its flaky node, whose progress writes
+    store the flaky node's run as it is meanwhile."""
+    nodes = [*workflow["nodes"], *({"id": f"tick{k}", "type": "tick"} for k in range(ticks))]
+    ids = ["start", *(f"tick{k}" for k in range(ticks))]
+    chain = [{"source": a, "target": b} for a, b in itertools.pairwise(ids)]
+    return {**workflow, "nodes": nodes, "connections": [*workflow["connections"], *chain]}
+
+
+async def left_waiting(storage: Storage, registry: NodeRegistry, seconds: float) -> None:
+    """An engine takes the execution up and closes ``seconds`` later, leaving it running."""
+    await anyio.sleep(1.2)  # the closed engine's lease (1 s) runs out
+    async with Engine(storage, registry, lease_ttl=1.0, poll_interval=0.05):
+        await anyio.sleep(seconds)
+
+
+async def test_a_node_taken_up_twice_while_waiting_to_retry_still_makes_its_attempts_once(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """The engine that took the node's wait up closes during it too, while other nodes write
+    their progress: the wait's state is still stored, and the third engine makes the second
+    attempt when it was due, then the third; three calls in all."""
+    calls: list[float] = []
+    registry = counting(calls)
+
+    @registry.register("tick")
+    async def tick(ctx: Any) -> dict[str, int]:
+        await anyio.sleep(0.3)
+        return {"tick": 1}
+
+    workflow = with_ticks(retrying(6000), ticks=40)
+    async with Engine(make_shared_storage(), registry, lease_ttl=1.0) as engine:
+        execution = await engine.execute(workflow, wait=False)
+        with anyio.fail_after(30):
+            while not calls:
+                await anyio.sleep(0.02)
+            await anyio.sleep(0.5)  # the wait's state is stored
+    await left_waiting(make_shared_storage(), registry, 1.5)
+    assert len(calls) == 1
+    stored = await stored_run(make_shared_storage(), execution.id, "flaky")
+    assert (stored.status, stored.attempts) == (NodeStatus.RUNNING, 1)
+    assert stored.error is not None and stored.timers
+    (due,) = stored.timers
+
+    await anyio.sleep(1.2)
+    async with Engine(make_shared_storage(), registry, lease_ttl=1.0, poll_interval=0.05) as engine:
+        with anyio.fail_after(60):
+            while not (await engine.storage.get_status(execution.id)).is_terminal:
+                await anyio.sleep(0.05)
+        done = await engine.get_execution(execution.id, include_data=True)
+    assert len(calls) == ATTEMPTS and done.node("flaky").attempts == ATTEMPTS
+    assert due - 0.05 <= calls[1] < due + 1.5
+
+
+async def stored_run(storage: Storage, execution_id: str, node_id: str) -> NodeExecution:
+    await storage.open()
+    try:
+        stored = await storage.get_execution(execution_id, include_data=True)
+    finally:
+        await storage.aclose()
+    return stored.node(node_id)
+
+
+class LosesTheLease:
+    """Storage whose write of a retry's wait (a running node run with an error) finds the
+    execution taken over by another process."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_progress(self, execution_id: str, **progress: Any) -> None:
+        nodes = progress.get("nodes", ())
+        if any(n.status is NodeStatus.RUNNING and n.error is not None for n in nodes):
+            self.refused += 1
+            raise LeaseLostError(f"execution {execution_id!r} is owned by another process")
+        await self.inner.save_progress(execution_id, **progress)
+
+
+async def test_a_lease_lost_at_a_retrys_wait_leaves_the_execution_without_failing_the_node(
+    tmp_path: Path,
+) -> None:
+    """When the write of the wait finds another process running the execution, this one
+    leaves it at once: the node is not failed here, nothing says so, no attempt follows."""
+    calls: list[float] = []
+    storage = LosesTheLease(SQLiteStorage(tmp_path / "linkflow.db"))
+    async with Engine(storage, counting(calls)) as engine:  # type: ignore[arg-type]
+        with capture_events(engine) as heard:
+            left = await engine.execute(retrying(2000))
+    assert storage.refused == 1 and len(calls) == 1
+    assert "execution.node.failed" not in heard.types()
+    assert not [e.message for e in left.logs if "failed" in e.message and "Node" in e.message]
+    assert left.node("flaky").status is not NodeStatus.FAILED
+
+
+async def test_a_run_waiting_to_retry_that_the_taking_over_never_reaches_ends_pending(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """An execution taken up fails before it reaches a node run stored waiting to retry (one
+    slot, the failing node first): that run is stored pending, as never run, with neither the
+    old attempt's error nor its deadline."""
+    workflow = Workflow.from_dict(
+        {
+            **retrying(60_000),
+            "settings": {"maxConcurrency": 1},
+            "nodes": [*retrying(60_000)["nodes"], {"id": "gate", "type": "stop_and_error"}],
+            "connections": [
+                {"source": "start", "target": "gate"},
+                {"source": "start", "target": "flaky"},
+            ],
+        }
+    )
+    now = time.time()
+    started = NodeExecution(
+        node_id="start", node_name="start", sequence=0, status=NodeStatus.COMPLETED,
+        started_at=now - 5, finished_at=now - 5, attempts=1, port="output", output={"n": 1},
+    )  # fmt: skip
+    waiting = NodeExecution(
+        node_id="flaky", node_name="flaky", sequence=1, status=NodeStatus.RUNNING,
+        started_at=now - 4, attempts=1, timers=[now + 60],
+        error=ExecutionError(message="attempt 1 failed", code="NODE_ERROR", node_id="flaky"),
+    )  # fmt: skip
+    crashed = Execution(
+        id="exec-crashed", workflow_id="wf-retry", workflow_name="retry",
+        status=ExecutionStatus.RUNNING, mode=ExecutionMode.MANUAL, workflow=workflow,
+        created_at=now - 5, started_at=now - 5, input_data={"n": 1},
+    )  # fmt: skip
+    storage = make_shared_storage()
+    await storage.open()
+    try:
+        dead = LeaseTerms(owner="a process that died", ttl=1.0, now=now - 10)
+        await storage.create_execution(crashed, lease=dead)
+        await storage.save_progress(crashed.id, nodes=[started, waiting])
+    finally:
+        await storage.aclose()
+    calls: list[float] = []
+    async with Engine(make_shared_storage(), counting(calls), poll_interval=0.05) as engine:
+        with anyio.fail_after(30):
+            while not (await engine.storage.get_status(crashed.id)).is_terminal:
+                await anyio.sleep(0.05)
+        done = await engine.get_execution(crashed.id, include_data=True)
+    assert done.status is ExecutionStatus.FAILED and done.node("gate").status is NodeStatus.FAILED
+    run = done.node("flaky")
+    assert (run.status, run.attempts, run.error, run.timers) == (NodeStatus.PENDING, 0, None, None)
+    assert calls == []

@@ -317,8 +317,7 @@ class ExecutionRun(NodeSteps):
             self.publish(ExecutionFailed, {**payload, "error": error})
 
     def _record_pending(self) -> None:
-        for stale in self.recorder.leftovers():
-            stale.status, stale.started_at, stale.finished_at = NodeStatus.PENDING, None, None
+        self.recorder.reset_unreached()
         recorded = {r.node_id for r in self.execution.node_executions}
         for node_id in self.plan.order:
             if node_id not in recorded:

@@ -142,6 +142,8 @@ class NodeSteps:
             with anyio.CancelScope(shield=True):
                 await self._node_interrupted(node, record)
             raise
+        except LeaseLostError:  # another process runs the execution now: not the node's failure
+            raise
         except Exception as error:
             return await self._node_failed(walk, node, record, error)
         return await self._node_completed(walk, node, record, emitted)
@@ -184,14 +186,14 @@ class NodeSteps:
                 code = error_code(error)
                 if not policy.should_retry(error, code, attempt):
                     raise
-                wait = policy.wait_before(attempt, error)
+                failed, wait = error, policy.wait_before(attempt, error)
                 self.log(
                     node,
                     "warning",
                     f"Attempt {attempt} failed: {error}; retrying in {wait:.2f}s",
                     {"code": code},
                 )
-                await self._retry_after(node, record, error, wait)
+            await self._retry_after(node, record, failed, wait)
 
     async def _resumed_attempts(self, node: Node, record: NodeExecution) -> int:
         """The attempts a run taken up after its process stopped already made (0 for a new
@@ -201,8 +203,9 @@ class NodeSteps:
         made = record.attempts
         if record.error is not None:
             due = record.timers[0] if record.timers else 0.0
-            record.error, record.timers = None, None
+            # Kept until the wait is over: a write meanwhile (another node's) stores it as is.
             await self._wait_to_retry(node, max(0.0, due - self.services.clock()))
+            record.error, record.timers = None, None
             return made
         return max(0, made - 1)
 

@@ -134,11 +134,19 @@ class Recorder:
             del self._recyclable[(node_id, iteration)]
         return record
 
-    def leftovers(self) -> list[NodeExecution]:
-        """Runs of an earlier attempt that this attempt did not reach."""
+    def reset_unreached(self) -> None:
+        """At the run's end: the node runs it did not reach (runs of an earlier attempt of
+        this execution it never took up, runs taken up that never started) are pending, as
+        if never run, and written so with the end."""
         left = [record for runs in self._recyclable.values() for record in runs]
         self._recyclable.clear()
-        return left
+        runs = self.execution.node_executions
+        for record in [*left, *(r for r in runs if r.status is NodeStatus.PENDING)]:
+            for field, value in _RECYCLED_FIELDS.items():
+                setattr(record, field, value)
+            record.timers = None
+            if self._durable:
+                self._dirty[record.sequence] = record
 
     async def node_settled(self, record: NodeExecution, *, last: bool = False) -> None:
         """A node run finished: write its progress now. Not when nothing runs after it
