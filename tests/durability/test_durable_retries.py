@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from durable_storages import StorageFactory
+from durable_storages import RefusesWrites, StorageFactory
 
 from linkflow_engine import (
     Engine,
@@ -188,32 +188,17 @@ async def stored_run(storage: Storage, execution_id: str, node_id: str) -> NodeE
     return stored.node(node_id)
 
 
-class LosesTheLease:
-    """Storage whose write of a retry's wait (a running node run with an error) finds the
-    execution taken over by another process."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.refused = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def save_progress(self, execution_id: str, **progress: Any) -> None:
-        nodes = progress.get("nodes", ())
-        if any(n.status is NodeStatus.RUNNING and n.error is not None for n in nodes):
-            self.refused += 1
-            raise LeaseLostError(f"execution {execution_id!r} is owned by another process")
-        await self.inner.save_progress(execution_id, **progress)
-
-
 async def test_a_lease_lost_at_a_retrys_wait_leaves_the_execution_without_failing_the_node(
     tmp_path: Path,
 ) -> None:
     """When the write of the wait finds another process running the execution, this one
     leaves it at once: the node is not failed here, nothing says so, no attempt follows."""
     calls: list[float] = []
-    storage = LosesTheLease(SQLiteStorage(tmp_path / "linkflow.db"))
+    storage = RefusesWrites(
+        SQLiteStorage(tmp_path / "linkflow.db"),
+        lambda run: run.status is NodeStatus.RUNNING and run.error is not None,
+        lambda execution_id: LeaseLostError(f"execution {execution_id!r} is owned elsewhere"),
+    )
     async with Engine(storage, counting(calls)) as engine:  # type: ignore[arg-type]
         with capture_events(engine) as heard:
             left = await engine.execute(retrying(2000))

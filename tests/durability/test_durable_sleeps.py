@@ -15,7 +15,13 @@ from typing import Any
 import anyio
 import psycopg
 import pytest
-from durable_storages import POSTGRES_DSN, StorageFactory, postgres_factory, sqlite_factory
+from durable_storages import (
+    POSTGRES_DSN,
+    RefusesWrites,
+    StorageFactory,
+    postgres_factory,
+    sqlite_factory,
+)
 from wait_worker import WAITING
 
 from linkflow_engine import Engine, ExecutionStatus, NodeStatus, StorageError
@@ -83,25 +89,6 @@ def test_a_wait_taken_up_after_kill_9_ends_when_it_was_due(
     assert output["n"] == 1
 
 
-class RefusesTimers:
-    """Storage that refuses the write of a sleep's deadline (node runs alone, one running
-    with timers), once."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.refused = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def save_progress(self, execution_id: str, **progress: Any) -> None:
-        nodes = progress.get("nodes", ())
-        if not self.refused and any(n.timers and n.finished_at is None for n in nodes):
-            self.refused += 1
-            raise StorageError("database is locked")
-        await self.inner.save_progress(execution_id, **progress)
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_a_sleep_whose_deadline_is_refused_still_sleeps_and_nothing_is_lost(
     backend: str, tmp_path: Path
@@ -115,7 +102,11 @@ async def test_a_sleep_whose_deadline_is_refused_still_sleeps_and_nothing_is_los
         if backend == "sqlite"
         else postgres_factory(schema)()
     )
-    storage = RefusesTimers(inner)
+    storage = RefusesWrites(
+        inner,
+        lambda run: bool(run.timers) and run.finished_at is None,
+        lambda _: StorageError("database is locked"),
+    )
     try:
         async with Engine(storage) as engine:  # type: ignore[arg-type]
             waiting = {**WAITING, "nodes": [*WAITING["nodes"]]}

@@ -164,7 +164,9 @@ class NodeSteps:
                 raise error.located(node_id=node.id) from None
         else:
             scope, config = None, node.config
-        attempt = await self._resumed_attempts(node, record)
+        attempt = 0
+        if record.attempts:  # a run taken up after its process stopped
+            attempt = await self._resumed_attempts(node, record)
         while True:
             attempt += 1
             record.attempts = attempt
@@ -196,10 +198,9 @@ class NodeSteps:
             await self._retry_after(node, record, failed, wait)
 
     async def _resumed_attempts(self, node: Node, record: NodeExecution) -> int:
-        """The attempts a run taken up after its process stopped already made (0 for a new
-        run): when it was waiting to retry (its last attempt's error stored), the wait ends
-        when it was due and the next attempt follows; when it was making an attempt, that
-        attempt runs again."""
+        """The attempts a run taken up after its process stopped already made: when it was
+        waiting to retry (its last attempt's error stored), the wait ends when it was due and
+        the next attempt follows; when it was making an attempt, that attempt runs again."""
         made = record.attempts
         if record.error is not None:
             due = record.timers[0] if record.timers else 0.0
