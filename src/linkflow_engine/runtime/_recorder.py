@@ -46,6 +46,13 @@ _RECYCLED_FIELDS: dict[str, Any] = {
 }
 
 
+def _afresh(record: NodeExecution) -> None:
+    """A stored node run as a run that has not started."""
+    for field, value in _RECYCLED_FIELDS.items():
+        setattr(record, field, value)
+    record.timers = None
+
+
 class Recorder:
     """Creates node runs, log lines and events for one execution, and saves them."""
 
@@ -108,12 +115,11 @@ class Recorder:
         if old is not None:
             # A run interrupted mid-way goes on where it was: its attempts, the error it was
             # waiting to retry, its sleeps' deadlines. Any other runs afresh.
-            kept = (old.attempts, old.error) if old.status is NodeStatus.RUNNING else (0, None)
-            if old.status is not NodeStatus.RUNNING:
-                old.timers = None
-            for field, value in _RECYCLED_FIELDS.items():
-                setattr(old, field, value)
-            old.attempts, old.error = kept
+            interrupted = old.status is NodeStatus.RUNNING
+            where = (old.attempts, old.error, old.timers)
+            _afresh(old)
+            if interrupted:
+                old.attempts, old.error, old.timers = where
             record = old
         else:
             runs = self.execution.node_executions
@@ -142,9 +148,7 @@ class Recorder:
         self._recyclable.clear()
         runs = self.execution.node_executions
         for record in [*left, *(r for r in runs if r.status is NodeStatus.PENDING)]:
-            for field, value in _RECYCLED_FIELDS.items():
-                setattr(record, field, value)
-            record.timers = None
+            _afresh(record)
             if self._durable:
                 self._dirty[record.sequence] = record
 
