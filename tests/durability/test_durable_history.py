@@ -211,6 +211,33 @@ async def test_prune_keeps_unfinished_executions(make_storage: StorageFactory) -
     assert done[0].status is ExecutionStatus.COMPLETED
 
 
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"keep_last_per_workflow": True}, "keepLastPerWorkflow"),  # not the number 1
+        ({"keep_last_per_workflow": False}, "keepLastPerWorkflow"),  # not the number 0
+        ({"keep_last_per_workflow": -1}, "keepLastPerWorkflow"),
+        ({"keep_last_per_workflow": 10**30}, "keepLastPerWorkflow"),  # past any count
+        ({"keep_last_per_workflow": "3"}, "keepLastPerWorkflow"),
+        ({"older_than": timedelta(days=-1)}, "olderThan"),  # a cutoff in the future
+        ({"older_than": -5}, "olderThan"),
+        ({"older_than": "-1d"}, "olderThan"),
+    ],
+)
+async def test_bad_prune_arguments_name_the_field_and_delete_nothing(
+    make_storage: StorageFactory, arguments: dict[str, Any], field: str
+) -> None:
+    """A bad prune argument is a validation error on its field; nothing stored is deleted."""
+    async with Engine(make_storage()) as engine:
+        for _ in range(3):
+            await engine.execute(chain("noop"))
+        with pytest.raises(WorkflowValidationError) as caught:
+            await engine.prune(**arguments)
+        _, total = await engine.list_executions()
+    assert [detail["field"] for detail in caught.value.details] == [field]
+    assert total == 3
+
+
 async def test_every_bad_filter_is_reported() -> None:
     """Several bad filters give one error listing each field."""
     async with Engine() as engine:

@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import WorkflowValidationError
 from ..graph import Workflow
-from ._queries import execution_query, parse_age, parse_period
+from ._queries import execution_query, parse_age, parse_count, parse_period
 from ._records import Execution, ExecutionMode, ExecutionStatus
 
 if TYPE_CHECKING:
@@ -80,15 +79,10 @@ class EngineHistory:
         text such as ``30d``) and/or beyond the newest N per workflow; never unfinished ones.
         Returns how many were deleted."""
         age = parse_age(older_than, "olderThan")
-        if keep_last_per_workflow is not None and (
-            not isinstance(keep_last_per_workflow, int) or keep_last_per_workflow < 0
-        ):
-            raise WorkflowValidationError(
-                [{"field": "keepLastPerWorkflow", "message": "must be an integer >= 0"}]
-            )
+        keep = parse_count(keep_last_per_workflow, "keepLastPerWorkflow")
         return await self.storage.prune(
             older_than=None if age is None else self.clock.now() - age,
-            keep_last_per_workflow=keep_last_per_workflow,
+            keep_last_per_workflow=keep,
         )
 
     # -- workflows -------------------------------------------------------------------------

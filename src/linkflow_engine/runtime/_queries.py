@@ -119,8 +119,8 @@ def parse_age(value: Any, field: str) -> float | None:
     """Seconds from a timedelta, a number of seconds, or text such as ``30d`` / ``12h``."""
     if value is None:
         return None
-    if isinstance(value, timedelta):
-        return value.total_seconds()
+    if isinstance(value, timedelta):  # checked as its seconds: a negative one is refused too
+        value = value.total_seconds()
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < _AGES:
         return float(value)
     count = value[:-1] if isinstance(value, str) else ""
@@ -129,3 +129,16 @@ def parse_age(value: Any, field: str) -> float | None:
     raise WorkflowValidationError(
         [_problem(field, f"{value!r} is not a duration such as 30d, 12h or 90m")]
     )
+
+
+_COUNTS = 1 << 63
+"""Counts storage can hold (a 64-bit integer in SQLite and PostgreSQL)."""
+
+
+def parse_count(value: Any, field: str) -> int | None:
+    """A whole number >= 0 (not a bool, which Python counts as one), or None."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _COUNTS:
+        return value
+    raise WorkflowValidationError([_problem(field, f"{value!r} is not a whole number >= 0")])
