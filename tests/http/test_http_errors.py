@@ -231,6 +231,17 @@ async def test_nul_characters_in_ids_queries_and_names_are_refused(
     assert with_id.json()["error"]["details"][0]["field"] == "id"
 
 
+async def test_a_query_value_given_twice_is_refused(client: httpx.AsyncClient) -> None:
+    """An API filter given twice names its field: neither value is dropped silently (the
+    last one won before). A webhook's query keeps its repeats (see the webhook tests)."""
+    twice = await client.get("/executions?status=completed&status=failed")
+    error_of(twice, 400, "VALIDATION_ERROR")
+    assert twice.json()["error"]["details"][0]["field"] == "status"
+    stats = await client.get("/executions/stats?period=day&period=week")
+    assert error_of(stats, 400, "VALIDATION_ERROR")["details"][0]["field"] == "period"
+    assert (await client.get("/executions?status=completed&limit=5")).status_code == 200
+
+
 def nested(levels: int) -> Any:
     value: Any = {}
     for _ in range(levels - 1):

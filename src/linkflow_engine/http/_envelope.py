@@ -136,13 +136,16 @@ def validation_status(status: int) -> Iterator[None]:
         raise ApiError.of(error, status=status) from None
 
 
-def guarded(handler: Endpoint) -> Endpoint:
-    """The handler, answering with the error envelope whatever it raises."""
+def guarded(handler: Endpoint, *, repeats: bool = False) -> Endpoint:
+    """The handler, answering with the error envelope whatever it raises. Unless ``repeats``
+    (a webhook's query, passed on as it came), a query name given twice is refused."""
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         try:
             _refuse_nul(request)
+            if not repeats:
+                _refuse_repeats(request)
             return await handler(request)
         except ApiError as error:
             return error.response()
@@ -162,6 +165,15 @@ def _refuse_nul(request: Request) -> None:
     for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
         if isinstance(value, str) and "\x00" in value:
             raise ApiError.field(name, "must not contain a NUL character")
+
+
+def _refuse_repeats(request: Request) -> None:
+    """Each query name once: of two values, one would be dropped without a word."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise ApiError.field(name, "is given more than once; give one value")
+        seen.add(name)
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:

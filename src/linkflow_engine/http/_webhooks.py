@@ -69,7 +69,11 @@ class WebhooksApi:
     def trigger_route(self) -> Route:
         """``/webhook/{path}`` for every method (the dispatcher answers 405 itself, with the
         webhook's own Allow list)."""
-        return Route("/webhook/{path:path}", guarded(self.receive), methods=[*METHODS, "OPTIONS"])
+        return Route(
+            "/webhook/{path:path}",
+            guarded(self.receive, repeats=True),
+            methods=[*METHODS, "OPTIONS"],
+        )
 
     # -- the API ---------------------------------------------------------------------------
 
