@@ -162,6 +162,7 @@ async def test_list_filters_paginates_and_counts(make_storage: StorageFactory) -
         ({"limit": 0}, "limit"),
         ({"offset": -5}, "offset"),
         ({"started_after": "yesterday"}, "startedAfter"),
+        ({"workflow_id": 5}, "workflowId"),  # matched no execution before
     ],
 )
 async def test_bad_filters_name_the_field(filters: dict[str, object], field: str) -> None:
@@ -181,6 +182,9 @@ async def test_stats_have_the_spec_fields(make_storage: StorageFactory) -> None:
         stats = await engine.execution_stats(period="week")
         with pytest.raises(WorkflowValidationError):
             await engine.execution_stats(period="year")
+        with pytest.raises(WorkflowValidationError) as caught:
+            await engine.execution_stats(workflow_id=["wf-1"])  # type: ignore[arg-type]
+        assert caught.value.details[0]["field"] == "workflowId"
     assert stats["total"] == 4
     assert stats["completed"] == 3
     assert stats["failed"] == 1
@@ -218,7 +222,7 @@ async def test_prune_keeps_unfinished_executions(make_storage: StorageFactory) -
         ({"keep_last_per_workflow": False}, "keepLastPerWorkflow"),  # not the number 0
         ({"keep_last_per_workflow": -1}, "keepLastPerWorkflow"),
         ({"keep_last_per_workflow": 10**30}, "keepLastPerWorkflow"),  # past any count
-        ({"keep_last_per_workflow": "3"}, "keepLastPerWorkflow"),
+        ({"keep_last_per_workflow": "three"}, "keepLastPerWorkflow"),
         ({"older_than": timedelta(days=-1)}, "olderThan"),  # a cutoff in the future
         ({"older_than": -5}, "olderThan"),
         ({"older_than": "-1d"}, "olderThan"),

@@ -93,6 +93,13 @@ async def test_bad_execute_body_is_400(client: httpx.AsyncClient, body: Any) -> 
     error_of(await client.post("/execute", json=body), 400, "VALIDATION_ERROR")
 
 
+async def test_a_field_of_the_wrong_kind_says_which_kind(client: httpx.AsyncClient) -> None:
+    """The message names the kind the field takes, in words."""
+    body = {"workflow": document(), "options": {"breakpoints": "greet"}}
+    error = error_of(await client.post("/execute", json=body), 400, "VALIDATION_ERROR")
+    assert error["details"] == [{"field": "options.breakpoints", "message": "must be a list"}]
+
+
 async def test_invalid_workflow_is_422_with_every_detail(client: httpx.AsyncClient) -> None:
     """A document that fails validation answers 422 listing every problem."""
     bad = {"nodes": [{"id": "a", "type": "bogus"}, {"id": "b", "type": "also_bogus"}]}

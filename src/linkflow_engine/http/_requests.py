@@ -14,7 +14,13 @@ __all__ = ["field", "json_body", "object_body", "query_bool", "query_int", "stri
 
 T = TypeVar("T")
 
-_KIND_NAMES = {bool: "a boolean", str: "a string", int: "an integer", dict: "an object"}
+_KIND_NAMES = {
+    bool: "a boolean",
+    str: "a string",
+    int: "an integer",
+    dict: "an object",
+    list: "a list",
+}
 
 
 async def json_body(request: Request, limit: int) -> Any:

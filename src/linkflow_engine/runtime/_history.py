@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..graph import Workflow
-from ._queries import execution_query, parse_age, parse_count, parse_period
+from ._queries import execution_query, parse_age, parse_count, parse_id, parse_period
 from ._records import Execution, ExecutionMode, ExecutionStatus
 
 if TYPE_CHECKING:
@@ -66,7 +66,9 @@ class EngineHistory:
         """``{total, completed, failed, cancelled, avgDuration, successRate, byDay}`` over the
         last day, week or month, computed by the storage."""
         return await self.storage.execution_stats(
-            workflow_id=workflow_id, period=parse_period(period), now=self.clock.now()
+            workflow_id=parse_id(workflow_id, "workflowId"),
+            period=parse_period(period),
+            now=self.clock.now(),
         )
 
     async def prune(
@@ -79,7 +81,9 @@ class EngineHistory:
         text such as ``30d``) and/or beyond the newest N per workflow; never unfinished ones.
         Returns how many were deleted."""
         age = parse_age(older_than, "olderThan")
-        keep = parse_count(keep_last_per_workflow, "keepLastPerWorkflow")
+        keep = None
+        if keep_last_per_workflow is not None:
+            keep = parse_count(keep_last_per_workflow, "keepLastPerWorkflow")
         return await self.storage.prune(
             older_than=None if age is None else self.clock.now() - age,
             keep_last_per_workflow=keep,

@@ -51,7 +51,13 @@ def _moment(value: Any, field: str) -> float | None:
     )
 
 
-def _count(value: Any, field: str, *, minimum: int, maximum: int | None = None) -> int:
+MAX_COUNT = 2**63 - 1
+"""The largest count storage holds (a 64-bit integer in SQLite and PostgreSQL)."""
+
+
+def parse_count(value: Any, field: str, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
+    """A whole number (or its text, as from a URL) from ``minimum`` to ``maximum``; not a bool,
+    which Python counts as one."""
     number = value
     if isinstance(value, str):
         try:
@@ -62,14 +68,21 @@ def _count(value: Any, field: str, *, minimum: int, maximum: int | None = None) 
         raise WorkflowValidationError(
             [_problem(field, f"{value!r} is not an integer >= {minimum}")]
         )
-    if maximum is not None and number > maximum:
+    if number > maximum:
         raise WorkflowValidationError([_problem(field, f"{value!r} is more than {maximum}")])
     return number
 
 
+def parse_id(value: Any, field: str) -> str | None:
+    """An id to filter by (a string), or None."""
+    if value is None or isinstance(value, str):
+        return value
+    raise WorkflowValidationError([_problem(field, f"{value!r} is not a string")])
+
+
 def execution_query(
     *,
-    workflow_id: str | None = None,
+    workflow_id: Any = None,
     status: Any = None,
     mode: Any = None,
     started_after: Any = None,
@@ -89,13 +102,13 @@ def execution_query(
             return None
 
     query = {
-        "workflow_id": workflow_id,
+        "workflow_id": checked(parse_id, workflow_id, "workflowId"),
         "status": checked(_enum, status, ExecutionStatus, "status"),
         "mode": checked(_enum, mode, ExecutionMode, "mode"),
         "started_after": checked(_moment, started_after, "startedAfter"),
         "started_before": checked(_moment, started_before, "startedBefore"),
-        "limit": checked(_count, limit, "limit", minimum=1, maximum=MAX_LIMIT),
-        "offset": checked(_count, offset, "offset", minimum=0, maximum=2**63 - 1),
+        "limit": checked(parse_count, limit, "limit", minimum=1, maximum=MAX_LIMIT),
+        "offset": checked(parse_count, offset, "offset"),
     }
     if problems:
         raise WorkflowValidationError(problems)
@@ -129,16 +142,3 @@ def parse_age(value: Any, field: str) -> float | None:
     raise WorkflowValidationError(
         [_problem(field, f"{value!r} is not a duration such as 30d, 12h or 90m")]
     )
-
-
-_COUNTS = 1 << 63
-"""Counts storage can hold (a 64-bit integer in SQLite and PostgreSQL)."""
-
-
-def parse_count(value: Any, field: str) -> int | None:
-    """A whole number >= 0 (not a bool, which Python counts as one), or None."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _COUNTS:
-        return value
-    raise WorkflowValidationError([_problem(field, f"{value!r} is not a whole number >= 0")])
