@@ -68,6 +68,13 @@ def test_trigger_output_merges_input_data_and_input_wins() -> None:
     assert execution.triggered_by == "usr-1"
 
 
+def test_a_trigger_without_input_data_has_an_empty_object_as_input() -> None:
+    """As in the spec's execution object: the trigger's input is {} when no inputData came,
+    and inputData itself when it did."""
+    assert run_workflow(chain()).to_dict()["nodeExecutions"][0]["input"] == {}
+    assert run_workflow(chain(), {"a": 1}).node("start").input == {"a": 1}
+
+
 def test_include_data_false_leaves_out_node_payloads() -> None:
     """to_dict(include_data=False) drops node input and output."""
     record = run_workflow(chain("noop"), {"a": 1}).to_dict(include_data=False)

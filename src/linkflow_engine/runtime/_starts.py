@@ -35,7 +35,8 @@ def start_nodes(
 ) -> Starts:
     """``start_node_id``, else the first trigger of the mode's kind (manual trigger for manual
     and api, schedule or interval trigger for schedule, webhook trigger for webhook), else the
-    first trigger, else every node without inputs; each gets ``input_data``."""
+    first trigger, else every node without inputs; each gets ``input_data``, a trigger ``{}``
+    when there is none (the spec's execution object shows a trigger's input so)."""
     graph = WorkflowGraph.of(workflow)
     if start_node_id is not None:
         if start_node_id not in graph.nodes:
@@ -46,7 +47,7 @@ def start_nodes(
         return [(node_id, input_data) for node_id in graph.roots()]
     fitting = [n for n in triggers if n.type in _TRIGGERS_OF_MODE.get(mode, ())]
     chosen = fitting[0] if fitting else triggers[0]
-    return [(chosen.id, input_data)]
+    return [(chosen.id, {} if input_data is None else input_data)]
 
 
 # Which trigger starts a run of each mode, when the caller does not name one.
