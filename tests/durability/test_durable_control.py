@@ -209,6 +209,23 @@ async def test_breakpoints_option_and_events() -> None:
     assert events[0].payload["nodeId"] == "b"
 
 
+async def test_time_spent_paused_does_not_count_against_the_timeout(
+    make_storage: StorageFactory,
+) -> None:
+    """A pause longer than settings.timeout leaves the execution paused; resumed, it completes
+    (before, the timeout failed it while it was paused)."""
+    counting = Counting()
+    doc = {**debug_doc(), "settings": {"timeout": "300ms"}}
+    async with Engine(make_storage(), counting.registry, poll_interval=0.05) as engine:
+        execution = await engine.execute(doc, {"n": 0}, debug=True, wait=False)
+        await wait_for_status(engine, execution.id, ExecutionStatus.PAUSED)
+        await anyio.sleep(0.6)  # twice the timeout
+        assert await engine.storage.get_status(execution.id) is ExecutionStatus.PAUSED
+        await engine.resume(execution.id)
+        await wait_for_status(engine, execution.id, ExecutionStatus.COMPLETED)
+    assert counting.calls == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
 async def test_paused_execution_resumes_from_another_engine(
     make_shared_storage: StorageFactory,
 ) -> None:

@@ -133,6 +133,7 @@ class ExecutionRun(NodeSteps):
         self.stop_code: str | None = None
         self._cancel_scope: anyio.CancelScope | None = None
         self._deadline = float("inf")
+        self._paused_since: float | None = None
         options = execution.options
         self.debug = bool(options.get("debug"))
         self._breakpoints = frozenset(options.get("breakpoints") or ())
@@ -361,17 +362,30 @@ class ExecutionRun(NodeSteps):
         if self._resume_signal is None or self._resume_signal.is_set():
             self._resume_signal = anyio.Event()
             self.pauses += 1
+            self._stop_the_clock()
         signal = self._resume_signal
         self.paused = True
-        paused_at = anyio.current_time()
         await signal.wait()
         self.paused = False
-        if self._cancel_scope is not None:  # time spent paused does not count against timeout
-            self._deadline += anyio.current_time() - paused_at
-            self._cancel_scope.deadline = self._deadline
+        self._restart_the_clock()
         execution.status = ExecutionStatus.RUNNING
         self.publish(ExecutionResumed, {"status": "running", "nodeId": node.id})
         self.log(node, "info", "Execution resumed", {"step": self._stepping})
+
+    def _stop_the_clock(self) -> None:
+        """Time spent paused does not count against the execution's timeout: its deadline is
+        lifted for the pause and moved on by the pause's length when it ends."""
+        self._paused_since = anyio.current_time()
+        if self._cancel_scope is not None:
+            self._cancel_scope.deadline = float("inf")
+
+    def _restart_the_clock(self) -> None:
+        if self._paused_since is None:  # restarted by a node that paused beside this one
+            return
+        self._deadline += anyio.current_time() - self._paused_since
+        self._paused_since = None
+        if self._cancel_scope is not None:
+            self._cancel_scope.deadline = self._deadline
 
     def resumed(self, *, step: bool) -> None:
         """The stored status went from paused to running: go on (one node only with ``step``)."""
