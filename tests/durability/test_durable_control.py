@@ -304,6 +304,31 @@ async def test_engine_close_leaves_durable_runs_resumable(
     assert sum(1 for n in done.node_executions if n.node_id == "s") == 1
 
 
+async def test_a_retry_stopped_before_its_first_write_is_recovered_with_its_reused_runs(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """The runs a retry reuses are stored with the new execution itself: a process that stops
+    before the replay's first write leaves a replay that another engine finishes, reusing them
+    (before, it found none, ran without them and failed)."""
+    counting = Counting()
+    async with Engine(make_shared_storage(), counting.registry) as engine:
+        failed = await engine.execute(counting_chain(fail_b=True), {"n": 0})
+    storage = FailingWrites(make_shared_storage(), times=None)
+    async with Engine(storage, counting.registry) as stopped:  # type: ignore[arg-type]
+        replay = await stopped.retry(failed.id, input_overrides={"fixed": True}, wait=False)
+        with anyio.fail_after(5):  # liveness bound: the run stops at its first write
+            while not storage.failures:
+                await anyio.sleep(0.01)
+    async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as engine:
+        await wait_for_status(engine, replay.id, ExecutionStatus.COMPLETED)
+        stored = await engine.get_execution(replay.id, include_data=True)
+    # b: the original's run, the stopped engine's (whose write failed) and the recovery's.
+    assert counting.calls == {"a": 1, "b": 3, "c": 1}
+    reused = stored.node("a")
+    assert (reused.reused, reused.source_execution_id) == (True, failed.id)
+    assert stored.outputs["c"]["n"] == 3
+
+
 def test_workflow_fixture_is_valid() -> None:
     """The documents these tests use pass validation (guards against typos in builders)."""
     from linkflow_engine import NodeRegistry, validate_workflow

@@ -98,6 +98,21 @@ async def test_creating_an_existing_execution_is_an_error(storage: Storage) -> N
         await storage.create_execution(make_execution())
 
 
+async def test_an_execution_is_created_with_the_node_runs_it_holds(storage: Storage) -> None:
+    """The runs a new execution already holds (those a retry reuses) are stored with it, in
+    the same transaction: a crash after the creation finds them; one refused stores none."""
+    reused = [make_node(0, reused=True, source_execution_id="ex-0"), make_node(1, reused=True)]
+    await storage.create_execution(make_execution(node_executions=reused))
+    read = (await storage.get_execution("ex-1", include_data=True)).node_executions
+    assert [(r.sequence, r.reused, r.source_execution_id, r.output) for r in read] == [
+        (0, True, "ex-0", make_node().output),
+        (1, True, None, make_node().output),
+    ]
+    with pytest.raises(StorageError):  # the id exists: nothing is written
+        await storage.create_execution(make_execution(node_executions=[make_node(2)]))
+    assert len((await storage.get_execution("ex-1")).node_executions) == 2
+
+
 async def test_node_run_with_same_sequence_is_replaced(storage: Storage) -> None:
     """save_node_execution inserts by sequence and replaces a run with the same sequence."""
     await storage.create_execution(make_execution())

@@ -125,7 +125,6 @@ class ExecutionRun(NodeSteps):
         self.publish = self.recorder.publish
         self.publish_run = self.recorder.publish_run
         self._starts = list(starts)
-        self._reused = list(reused)
         self._resumed = resumed
         self.prior_outputs: dict[str, Any] = {}
         """Outputs by node name of nodes that are not run again (reused or already done)."""
@@ -163,6 +162,9 @@ class ExecutionRun(NodeSteps):
         self._static_data = dict(plan.workflow.settings.static_data)
         self.slots = Slots(max(1, plan.workflow.settings.max_concurrency))
         self.as_stored = plain if services.storage.durable else _as_is
+        self._reused_outputs = self._record_reused(reused)
+        """What the reused runs emitted, by node and port; the runs are in the record from
+        here on, so that storage creates the execution with them."""
 
     def __repr__(self) -> str:
         return f"ExecutionRun({self.execution.id!r}, status={self.execution.status.value!r})"
@@ -178,12 +180,7 @@ class ExecutionRun(NodeSteps):
         else:
             self.publish(ExecutionStarted, {"status": "running", "mode": execution.mode.value})
             self.log(None, "info", "Execution started", {"mode": execution.mode.value})
-        settled = self._record_reused()
-        if settled:
-            # Stored before any node runs: they exist only here, and a run recovered after a
-            # crash before the first node's write would have nothing to go on from.
-            await self.recorder.save()
-        settled.update(self._settled_from_prior())
+        settled = {**self._reused_outputs, **self._settled_from_prior()}
         walk = Walk(self, scope=self.plan.main_nodes, starts=self._starts, settled=settled)
         with anyio.CancelScope() as scope:
             self._cancel_scope = scope
@@ -211,10 +208,10 @@ class ExecutionRun(NodeSteps):
         self.recorder.abandoned = True
         self.cancel("CANCELLED")
 
-    def _record_reused(self) -> dict[str, dict[str, Any]]:
+    def _record_reused(self, reused: Sequence[NodeExecution]) -> dict[str, dict[str, Any]]:
         """Node runs taken from another execution (retry, partial run): settled, not run."""
         settled = {}
-        for old in self._reused:
+        for old in reused:
             record = self.recorder.new_record(self.plan.graph.nodes[old.node_id], None)
             record.status = old.status if old.status is NodeStatus.FAILED else NodeStatus.COMPLETED
             record.input, record.output, record.port = old.input, old.output, old.port

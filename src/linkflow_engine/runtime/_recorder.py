@@ -152,6 +152,12 @@ class Recorder:
             if self._durable:
                 self._dirty[record.sequence] = record
 
+    def stored_with_execution(self, lease: Lease | None) -> None:
+        """The execution was created with the runs made so far (those the run reuses), and
+        ``lease`` taken: writes go on from there, under it."""
+        self._dirty.clear()
+        self.lease = lease
+
     async def node_settled(self, record: NodeExecution, *, last: bool = False) -> None:
         """A node run finished: write its progress now. Not when nothing runs after it
         (``last``): the run's end writes it, in the same commit. Nor when the workflow asked

@@ -93,10 +93,13 @@ class RunControl:
         keeper = self._keeper
         # A background run needs the running engine: asked first, a closed one stores nothing.
         group = None if wait else self._task_group()
+        # The run first: it records the runs it reuses, which are stored with the execution
+        # (a crash before its first write then leaves its recovery something to go on from).
+        run = self._new_run(execution, workflow, None, starts=starts, reused=reused)
         lease = await self._storage.create_execution(
             execution, lease=keeper.terms() if keeper is not None else None, fire=fire
         )
-        run = self._new_run(execution, workflow, lease, starts=starts, reused=reused)
+        run.recorder.stored_with_execution(lease)
         if wait:
             return await self._run(run)
         self._start(run, group)

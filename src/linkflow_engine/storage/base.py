@@ -144,7 +144,8 @@ class Storage(Protocol):
     async def create_execution(
         self, execution: Execution, *, lease: LeaseTerms | None = None, fire: FireKey | None = None
     ) -> Lease | None:
-        """Insert a new execution with its workflow snapshot, options and input data
+        """Insert a new execution with its workflow snapshot, options and input data, and the
+        node runs it already holds (those a retry or partial run reuses), in one transaction
         (StorageError when its id exists). With ``lease``, also take the execution's lease
         in the same transaction, as :meth:`acquire_lease` would, and return it. With
         ``fire``, also record that schedule fire in the same transaction, as

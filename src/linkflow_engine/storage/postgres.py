@@ -230,8 +230,9 @@ class PostgresStorage:
         self, execution: Execution, *, lease: LeaseTerms | None = None, fire: FireKey | None = None
     ) -> Lease | None:
         params = _sql.execution_params(execution)
+        runs = execution.node_executions
         try:
-            if lease is None and fire is None:
+            if lease is None and fire is None and not runs:
                 await self._execute(_sql.EXECUTION_INSERT, params)
                 return None
             async with self.pool.connection() as connection, connection.transaction():
@@ -242,6 +243,11 @@ class PostgresStorage:
                     if recorded.rowcount != 1:
                         raise FireRecorded(f"the fire {fire!r} is recorded already")
                 await connection.execute(pg(_sql.EXECUTION_INSERT), params)
+                if runs:  # a retry's or partial run's reused runs, stored with it
+                    async with connection.cursor() as cursor:
+                        await cursor.executemany(
+                            NODE_UPSERT, [_sql.node_params(execution.id, n, None) for n in runs]
+                        )
                 if lease is None:
                     return None
                 expires_at = lease.now + lease.ttl

@@ -210,25 +210,30 @@ class SQLiteStorage:
             )
             holder = (granted.owner, granted.fence, granted.expires_at)
         row = (*fields, None, outputs, key, *holder)
+        runs = execution.node_executions
         try:
-            if fire is not None:  # a scheduled run: the fire and the execution, or nothing
-                with self._write_lock() as db:
+            if fire is None and not runs:
+                # Usually the snapshot is stored already (every run of a workflow version
+                # shares it): then the execution is one statement, its own transaction, which
+                # checks that the snapshot is still there (a prune elsewhere may have just
+                # dropped it).
+                if key is None:
+                    self._cursor.execute(EXECUTION_INSERT, row)
+                    return granted
+                if self._cursor.execute(EXECUTION_INSERT_SHARING, (*row, key)).rowcount:
+                    return granted
+            # A scheduled run: the fire and the execution, or nothing. A retry or partial
+            # run: the execution with the runs it reuses.
+            with self._write_lock() as db:
+                if fire is not None:
                     fired = db.execute(_sql.FIRE_INSERT, _sql.fire_params(fire, execution.id))
                     if not fired.rowcount:
                         raise FireRecorded(f"the fire {fire!r} is recorded already")
-                    if key is not None:
-                        db.execute(SNAPSHOT_INSERT, (key, snapshot))
-                    db.execute(EXECUTION_INSERT, row)
-                return granted
-            # Usually the snapshot is stored already (every run of a workflow version shares
-            # it): then the execution is one statement, its own transaction, which checks that
-            # the snapshot is still there (a prune elsewhere may have just dropped it).
-            if key is None:
-                self._cursor.execute(EXECUTION_INSERT, row)
-            elif not self._cursor.execute(EXECUTION_INSERT_SHARING, (*row, key)).rowcount:
-                with self._write_lock() as db:
+                if key is not None:
                     db.execute(SNAPSHOT_INSERT, (key, snapshot))
-                    db.execute(EXECUTION_INSERT, row)
+                db.execute(EXECUTION_INSERT, row)
+                for run in runs:
+                    write_node(self._cursor, execution.id, run, (), None)
         except sqlite3.IntegrityError:
             raise StorageError(f"execution {execution.id!r} already exists") from None
         return granted
