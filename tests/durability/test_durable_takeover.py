@@ -32,6 +32,22 @@ class ClaimsMeet:
         return await self.inner.acquire_lease(execution_id, **terms)
 
 
+class SlowClaims:
+    """A storage that grants each lease claim ``delay`` seconds after it was asked (the
+    database's write lock held elsewhere meanwhile), counting the lease from the asking."""
+
+    def __init__(self, inner: Storage, delay: float) -> None:
+        self.inner = inner
+        self.delay = delay
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def acquire_lease(self, execution_id: str, **terms: Any) -> Lease | None:
+        await anyio.sleep(self.delay)
+        return await self.inner.acquire_lease(execution_id, **terms)
+
+
 def napping(calls: list[str], name: str = "nap", seconds: float = 0.6) -> NodeRegistry:
     """A registry whose ``name`` node notes each run and takes ``seconds``."""
     registry = NodeRegistry()
@@ -194,3 +210,22 @@ async def test_a_resume_right_after_taking_over_a_pause_goes_on_at_once(
         await second.resume(execution.id)
         with anyio.fail_after(3):  # well before a status poll
             await until_status(second, execution.id, ExecutionStatus.COMPLETED)
+
+
+async def test_a_lease_granted_after_it_expired_is_renewed_before_the_run_goes_on(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A claim that waited longer than a lease lasts is granted a lease already expired: it is
+    renewed at once, so no other engine can take the execution over from the run. Before,
+    another engine's recovery took it too and both ran the node."""
+    calls: list[str] = []
+    registry = napping(calls, seconds=0.6)
+    execution_id = await left_running(make_shared_storage, registry, chain(node("n", "nap")))
+    terms: dict[str, Any] = {"lease_ttl": 1.0, "poll_interval": 0.5, "recover": False}
+    async with Engine(SlowClaims(make_shared_storage(), delay=1.2), registry, **terms) as slow:
+        assert await slow.recover() == [execution_id]
+        # Before the slow engine's next poll (which renews a lease it finds short):
+        async with Engine(make_shared_storage(), registry, **terms) as other:
+            assert await other.recover() == []
+        await until_status(slow, execution_id, ExecutionStatus.COMPLETED)
+    assert calls == [execution_id, execution_id]  # the interrupted run, then one more

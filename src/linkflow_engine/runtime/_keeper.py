@@ -61,10 +61,24 @@ class Keeper:
         return LeaseTerms(owner=self.owner, ttl=self.lease_ttl, now=self.clock())
 
     async def claim(self, execution_id: str) -> Lease | None:
-        """Take the lease of an execution (None when a live owner holds it)."""
-        return await self.storage.acquire_lease(
+        """Take the lease of an execution (None when a live owner holds it, or when another
+        engine took it while this claim waited).
+
+        A lease lasts from the moment it was asked for: a claim that waited on the storage
+        (another process holding SQLite's write lock) may be granted with little time left,
+        or none, and another engine could take the execution while its run goes on. Such a
+        lease is renewed at once, fenced (refused if another engine took it meanwhile)."""
+        lease = await self.storage.acquire_lease(
             execution_id, owner=self.owner, ttl=self.lease_ttl, now=self.clock()
         )
+        renewals = 3  # each renewal may wait too
+        while lease is not None and lease.expires_at - self.clock() <= self.lease_ttl * 2 / 3:
+            if not renewals:  # the storage is too slow to hold a lease: leave it to others
+                await self.storage.release_lease(lease)
+                return None
+            renewals -= 1
+            lease = await self.storage.renew_lease(lease, ttl=self.lease_ttl, now=self.clock())
+        return lease
 
     def track(self, run: ExecutionRun) -> None:
         self._runs[run.execution.id] = run
