@@ -229,3 +229,38 @@ async def test_a_lease_granted_after_it_expired_is_renewed_before_the_run_goes_o
             assert await other.recover() == []
         await until_status(slow, execution_id, ExecutionStatus.COMPLETED)
     assert calls == [execution_id, execution_id]  # the interrupted run, then one more
+
+
+async def test_a_cancel_of_an_execution_nobody_runs_ends_its_record(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """Cancelled while no engine runs it (its engine closed, or died, before writing its end):
+    an engine on the storage writes that end as the run would have, once the run's lease has
+    run out: nodes not done are pending, the log ends with "Execution cancelled" and the
+    execution.cancelled event is stored. Before, the record stayed as the crash left it: a
+    node running in a cancelled execution, no end in its log or events."""
+    calls: list[str] = []
+    registry = napping(calls, seconds=5)
+    document = chain(node("n", "nap"), node("z", "noop"))
+    execution_id = await left_running(make_shared_storage, registry, document)
+    terms: dict[str, Any] = {"lease_ttl": 0.3, "poll_interval": 0.05, "recover": False}
+    async with Engine(make_shared_storage(), registry, **terms) as other:
+        await other.cancel(execution_id)
+        with anyio.fail_after(10):  # liveness bound
+            while "execution.cancelled" not in await event_types(other, execution_id):
+                await anyio.sleep(0.05)
+        stored = await other.get_execution(execution_id)
+        types = await event_types(other, execution_id)
+    assert stored.status is ExecutionStatus.CANCELLED
+    assert [(n.node_id, n.status.value) for n in stored.node_executions] == [
+        ("start", "completed"),
+        ("n", "pending"),
+        ("z", "pending"),
+    ]
+    assert [entry.message for entry in stored.logs] == ["Execution started", "Execution cancelled"]
+    assert types.count("execution.cancelled") == 1
+    assert calls == [execution_id]  # n did not run again
+
+
+async def event_types(engine: Engine, execution_id: str) -> list[str]:
+    return [event.data["type"] for event in await engine.storage.list_events(execution_id)]

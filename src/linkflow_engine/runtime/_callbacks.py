@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_RETRY_DELAYS",
     "CallbackService",
     "callback_body",
+    "delivery",
     "end_deliveries",
     "signature",
 ]
@@ -88,19 +89,22 @@ def end_deliveries(ended: Execution, now: float) -> list[dict[str, Any]]:
         addressed.append((url, callback_body(ended)))
     if should_handle(ended):
         addressed.append((ERROR_WORKFLOWS, error_payload(ended)))
-    return [
-        {
-            "id": f"dlv-{os.urandom(12).hex()}",
-            "executionId": ended.id,
-            "url": address,
-            "body": dump(body),
-            "attempts": 0,
-            "nextAttemptAt": now,
-            "status": "pending",
-            "lastError": None,
-        }
-        for address, body in addressed
-    ]
+    return [delivery(ended.id, address, body, due=now) for address, body in addressed]
+
+
+def delivery(execution_id: str, address: str, body: Any, *, due: float) -> dict[str, Any]:
+    """A new delivery of ``body`` to ``address`` (a URL, or one of the engine's targets)
+    about the execution ``execution_id``, first attempted at ``due``."""
+    return {
+        "id": f"dlv-{os.urandom(12).hex()}",
+        "executionId": execution_id,
+        "url": address,
+        "body": dump(body),
+        "attempts": 0,
+        "nextAttemptAt": due,
+        "status": "pending",
+        "lastError": None,
+    }
 
 
 Target = Callable[[dict[str, Any]], Awaitable[tuple[str, str | None, bool]]]

@@ -42,7 +42,7 @@ from ._new_executions import (
 )
 from ._plan import plan_for
 from ._records import Execution, ExecutionMode
-from ._run_control import RunControl
+from ._run_control import CANCEL_END, RunControl
 from ._starts import start_nodes
 
 if TYPE_CHECKING:
@@ -130,16 +130,6 @@ class Engine(EngineHistory):
             else None
         )
         self._recover_at_start = recover
-        self._callbacks = CallbackService(
-            self.storage,
-            policy=self.outbound,
-            secret=callback_secret,
-            client=self._http.get,
-            retry_delays=callback_retry_delays,
-            clock=self.clock,
-            targets={ERROR_WORKFLOWS: ("Error workflows", ErrorWorkflows(self).deliver)},
-        )
-        self._scheduler = _scheduler_service(self) if scheduler else None
         self._control = RunControl(
             self._services,
             self.registry,
@@ -148,6 +138,19 @@ class Engine(EngineHistory):
             task_group=self._require_running,
             on_end=self._after_run,
         )
+        self._callbacks = CallbackService(
+            self.storage,
+            policy=self.outbound,
+            secret=callback_secret,
+            client=self._http.get,
+            retry_delays=callback_retry_delays,
+            clock=self.clock,
+            targets={
+                ERROR_WORKFLOWS: ("Error workflows", ErrorWorkflows(self).deliver),
+                CANCEL_END: ("Cancel", self._control.end_cancelled),
+            },
+        )
+        self._scheduler = _scheduler_service(self) if scheduler else None
         self._task_group: TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
 

@@ -174,7 +174,8 @@ class ExecutionRun(NodeSteps):
     async def run(self) -> Execution:
         execution = self.execution
         if self._resumed:
-            self.log(None, "info", "Execution resumed from its stored progress", {})
+            if self.stop_code is None:  # (taken over cancelled, it only writes its end)
+                self.log(None, "info", "Execution resumed from its stored progress", {})
             if self._resume_past is not None:  # resume() of a pause this engine did not hold
                 self.publish(ExecutionResumed, {"status": "running", "nodeId": self._resume_past})
         else:
@@ -186,9 +187,8 @@ class ExecutionRun(NodeSteps):
             self._cancel_scope = scope
             self._deadline = anyio.current_time() + self.workflow.settings.timeout
             scope.deadline = self._deadline
-            if self.stop_code is not None:  # cancelled before it got going
-                scope.cancel()
-            await walk.run_to_end()
+            if self.stop_code is None:  # else cancelled before it got going: no node starts
+                await walk.run_to_end()
         if self.recorder.abandoned:
             return execution
         timed_out = scope.cancelled_caught and self.stop_code is None

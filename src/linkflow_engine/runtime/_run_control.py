@@ -20,7 +20,7 @@ import attrs
 
 from .._exceptions import ExecutionConflictError, LeaseLostError
 from ..graph import Workflow
-from ._callbacks import end_deliveries
+from ._callbacks import delivery, end_deliveries
 from ._executor import ExecutionRun, RunServices
 from ._plan import plan_for
 from ._records import Execution, ExecutionStatus, NodeExecution
@@ -33,9 +33,15 @@ if TYPE_CHECKING:
     from ..storage.base import FireKey, Lease
     from ._keeper import Keeper
 
-__all__ = ["RunControl"]
+__all__ = ["CANCEL_END", "RunControl"]
 
 logger = logging.getLogger("linkflow_engine.runtime")
+
+CANCEL_END = "linkflow:cancel-end"
+"""The address of a delivery stored with each cancel on durable storage: an engine delivers it
+by writing the cancelled execution's end (its last node runs, log line and event) when the run
+that should have is gone (its engine closed or died). First attempted once the run's lease has
+had time to run out; retried with the callbacks' backoff while a live run still holds it."""
 
 RETRY_CAP = 3600.0
 """Seconds: the longest an execution whose run keeps stopping on an error waits for the next
@@ -201,13 +207,17 @@ class RunControl:
         ended = attrs.evolve(
             stored, status=ExecutionStatus.CANCELLED, finished_at=now, cancelled_at=now
         )
+        deliveries = end_deliveries(ended, now)
+        if self._keeper is not None:
+            due = now + self._keeper.lease_ttl
+            deliveries.append(delivery(execution_id, CANCEL_END, {}, due=due))
         cancelled = await self._storage.transition_execution(
             execution_id,
             expected=(ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSED),
             status=ExecutionStatus.CANCELLED,
             cancelled_at=now,
             finished_at=now,
-            deliveries=end_deliveries(ended, now),
+            deliveries=deliveries,
         )
         if not cancelled:
             stored = await self._storage.get_execution(execution_id)
@@ -216,6 +226,23 @@ class RunControl:
         if run is not None:
             run.cancel("CANCELLED")
         return await self._storage.get_execution(execution_id)
+
+    async def end_cancelled(self, cancel_end: dict[str, Any]) -> tuple[str, str | None, bool]:
+        """Deliver a :data:`CANCEL_END` delivery: write the end of the cancelled execution it
+        is about, unless its run wrote it (or still runs, here or in a live engine: then the
+        delivery is retried later)."""
+        execution_id = cancel_end["executionId"]
+        if execution_id in self._runs:  # its run is here: it writes its end
+            return "", None, False
+        if await self._take_over(execution_id, cancelled=True) or await self._end_written(
+            execution_id
+        ):
+            return "", None, False
+        return "", "its run still holds the execution", False
+
+    async def _end_written(self, execution_id: str) -> bool:
+        events = await self._storage.list_events(execution_id)
+        return any(event.data.get("type") == "execution.cancelled" for event in events)
 
     async def resume(self, execution_id: str, *, step: bool) -> Execution:
         """Store the resume, then release the run here, or take it over when nobody holds it
@@ -264,11 +291,12 @@ class RunControl:
         stopped = self._stopped.get(execution_id)
         return stopped is not None and time.monotonic() < stopped[1]
 
-    async def _take_over(self, execution_id: str) -> bool:
+    async def _take_over(self, execution_id: str, *, cancelled: bool = False) -> bool:
         """Claim the lease of a stored execution and run it on from its record (False when a
         live owner holds it, or this engine runs it or is taking it over already, or it has
         ended, or it has no snapshot to run). When it cannot be run (its workflow does not
-        validate here), the lease is released and the error raised."""
+        validate here), the lease is released and the error raised. With ``cancelled``, a
+        cancelled execution whose end is not written yet is taken too, to write it."""
         assert self._keeper is not None
         if execution_id in self._runs or execution_id in self._taking:
             return False
@@ -278,7 +306,7 @@ class RunControl:
             if lease is None:
                 return False
             try:
-                return await self._run_taken(execution_id, lease)
+                return await self._run_taken(execution_id, lease, cancelled=cancelled)
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self._storage.release_lease(lease)
@@ -286,10 +314,14 @@ class RunControl:
         finally:
             self._taking.discard(execution_id)
 
-    async def _run_taken(self, execution_id: str, lease: Lease) -> bool:
+    async def _run_taken(self, execution_id: str, lease: Lease, *, cancelled: bool) -> bool:
         """:meth:`_take_over` once the lease is claimed."""
         execution = await self._storage.get_execution(execution_id, include_data=True)
-        if execution.status.is_terminal or execution.workflow is None:
+        ending = cancelled and execution.status is ExecutionStatus.CANCELLED
+        left = ending or not execution.status.is_terminal  # something is left to write
+        if ending:  # checked under the lease: a run that wrote its end released it first
+            left = not await self._end_written(execution_id)
+        if not left or execution.workflow is None:
             await self._storage.release_lease(lease)
             return False
         checked = self._validate(execution.workflow)
@@ -301,6 +333,8 @@ class RunControl:
         run = self._new_run(
             execution, checked, lease, starts=starts, resumed=True, event_sequence=sequence
         )
+        if ending:  # it runs nothing: it writes the end the cancel left unwritten
+            run.cancel("CANCELLED")
         self._start(run)
         return True
 

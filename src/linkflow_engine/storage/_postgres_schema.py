@@ -96,6 +96,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # which a version that does not know them would give up as an unsendable URL. A node run
     # keeps the deadlines of its durable sleeps (``timers``).
     ("ALTER TABLE node_executions ADD COLUMN timers json",),
+    # 6: nothing to change in the tables, but a cancel now stores a delivery that writes the
+    # cancelled execution's end when its run is gone (address linkflow:cancel-end), which a
+    # version that does not know it would give up as an unsendable URL.
+    (),
 )
 
 # Any fixed number: it serialises the engines that open one schema at the same moment.

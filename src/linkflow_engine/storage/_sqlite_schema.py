@@ -221,6 +221,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP TABLE events",
         "ALTER TABLE events_v9 RENAME TO events",
     ),
+    # 10: nothing to change in the tables, but a cancel now stores a delivery that writes the
+    # cancelled execution's end when its run is gone (address linkflow:cancel-end), which a
+    # version that does not know it would give up as an unsendable URL.
+    (),
 )
 
 
