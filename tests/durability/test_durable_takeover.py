@@ -3,13 +3,14 @@ state it had (reused runs, a debug pause)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
 from durable_storages import StorageFactory
 
-from builders import chain, node
-from linkflow_engine import Engine, ExecutionStatus, NodeRegistry
+from builders import chain, conn, node, workflow
+from linkflow_engine import Engine, ExecutionStatus, NodeRegistry, StorageError
 from linkflow_engine.storage.base import Lease, Storage
 
 
@@ -260,6 +261,127 @@ async def test_a_cancel_of_an_execution_nobody_runs_ends_its_record(
     assert [entry.message for entry in stored.logs] == ["Execution started", "Execution cancelled"]
     assert types.count("execution.cancelled") == 1
     assert calls == [execution_id]  # n did not run again
+
+
+class FailsOneWrite:
+    """A storage whose first progress write fails (the database locked past its timeout)."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.failures = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_progress(self, execution_id: str, **progress: Any) -> None:
+        if not self.failures:
+            self.failures += 1
+            raise StorageError("database is locked")
+        await self.inner.save_progress(execution_id, **progress)
+
+
+async def ended(engine: Engine, execution_id: str) -> None:
+    with anyio.fail_after(10):  # liveness bound
+        while "execution.cancelled" not in await event_types(engine, execution_id):
+            await anyio.sleep(0.05)
+
+
+async def test_a_cancel_end_whose_write_fails_is_tried_again_until_it_is_stored(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """The delivery that writes a cancelled execution's end is done only once that end is
+    stored: its write failing, it is tried again (before, it counted as delivered and the end
+    was never written)."""
+    registry = napping([], seconds=5)
+    document = chain(node("n", "nap"), node("z", "noop"))
+    execution_id = await left_running(make_shared_storage, registry, document)
+    storage = FailsOneWrite(make_shared_storage())
+    terms: dict[str, Any] = {"lease_ttl": 0.3, "poll_interval": 0.05, "recover": False}
+    async with Engine(storage, registry, **terms) as other:  # type: ignore[arg-type]
+        await other.cancel(execution_id)
+        await ended(other, execution_id)
+        stored = await other.get_execution(execution_id)
+    assert storage.failures == 1
+    assert [(n.node_id, n.status.value) for n in stored.node_executions] == [
+        ("start", "completed"),
+        ("n", "pending"),
+        ("z", "pending"),
+    ]
+    assert "Execution cancelled" in [entry.message for entry in stored.logs]
+
+
+async def test_a_cancel_end_keeps_the_loop_iterations_the_dead_run_completed(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """Writing the end of a run that died inside a loop keeps the iterations it completed,
+    outputs and all (before, they were made pending and their outputs erased, as for a run
+    that goes on and runs them again); only what was running becomes pending."""
+    registry = NodeRegistry()
+
+    @registry.register("last_is_slow")
+    async def last_is_slow(ctx: Any) -> dict[str, Any]:
+        if ctx.input["i"] == 3:
+            await anyio.sleep(5)
+        return {"done": ctx.input["i"]}
+
+    document = workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": [1, 2, 3]}),
+        node("mk", "set", config={"values": {"i": "{{ $item }}"}, "keepOnlySet": True}),
+        node("body", "last_is_slow"),
+        connections=[
+            conn("start", "each"),
+            conn("each", "mk", sourcePort="loop"),
+            conn("mk", "body"),
+        ],
+    )
+    async with Engine(make_shared_storage(), registry) as first:
+        execution = await first.execute(document, wait=False)
+        with anyio.fail_after(10):  # liveness bound: stored up to the third iteration's mk
+            while len((await first.get_execution(execution.id)).node_executions) < 7:
+                await anyio.sleep(0.02)
+    terms: dict[str, Any] = {"lease_ttl": 0.3, "poll_interval": 0.05, "recover": False}
+    async with Engine(make_shared_storage(), registry, **terms) as other:
+        await other.cancel(execution.id)
+        await ended(other, execution.id)
+        stored = await other.get_execution(execution.id, include_data=True)
+    runs = [(n.node_id, n.iteration, n.status.value, n.output) for n in stored.node_executions]
+    assert runs[1:] == [
+        ("each", None, "pending", None),
+        ("mk", 0, "completed", {"i": 1}),
+        ("body", 0, "completed", {"done": 1}),
+        ("mk", 1, "completed", {"i": 2}),
+        ("body", 1, "completed", {"done": 2}),
+        ("mk", 2, "completed", {"i": 3}),
+    ]
+
+
+async def test_a_cancel_end_waits_while_the_run_here_has_not_written_the_end(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """While the run in this engine has not written its end yet (a node slow to stop), the
+    delivery is postponed, neither counted as an attempt nor done (before, it counted as
+    delivered: had the engine then died, nobody would have written the end)."""
+    registry = NodeRegistry()
+    started = anyio.Event()
+
+    @registry.register("stubborn")
+    async def stubborn(ctx: Any) -> None:
+        started.set()
+        with anyio.CancelScope(shield=True):  # work that a cancel cannot interrupt
+            await anyio.sleep(1.2)
+
+    terms: dict[str, Any] = {"lease_ttl": 0.3, "poll_interval": 0.05}
+    async with Engine(make_shared_storage(), registry, **terms) as engine:
+        execution = await engine.execute(chain(node("s", "stubborn")), wait=False)
+        await started.wait()
+        await engine.cancel(execution.id)
+        await anyio.sleep(0.9)  # the delivery came due at 0.3 s and was attempted
+        pending = await engine.storage.pending_deliveries(now=time.time() + 3600)
+        await ended(engine, execution.id)  # by the run, once its node gave in
+    [cancel_end] = [d for d in pending if d["url"] == "linkflow:cancel-end"]
+    assert (cancel_end["attempts"], cancel_end["status"]) == (0, "pending")
+    assert cancel_end["lastError"] == "its run here has not written its end yet"
 
 
 async def event_types(engine: Engine, execution_id: str) -> list[str]:

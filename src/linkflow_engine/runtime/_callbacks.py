@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_RETRY_DELAYS",
     "CallbackService",
+    "Postponed",
     "callback_body",
     "delivery",
     "end_deliveries",
@@ -109,7 +110,17 @@ def delivery(execution_id: str, address: str, body: Any, *, due: float) -> dict[
 
 Target = Callable[[dict[str, Any]], Awaitable[tuple[str, str | None, bool]]]
 """Delivers a delivery within the engine: (what happened, "" for nothing worth a log line;
-the error or None; whether retrying is pointless), as :meth:`CallbackService._send` says."""
+the error or None; whether retrying is pointless), as :meth:`CallbackService._send` says; or
+raises :class:`Postponed`."""
+
+POSTPONED_SECONDS = 30.0
+"""How long a target's :class:`Postponed` attempt waits before the next."""
+
+
+class Postponed(Exception):
+    """Raised by a target whose delivery cannot be done yet, and not for a fault of its own
+    (what it waits for is still under way): attempted again after :data:`POSTPONED_SECONDS`,
+    not counted as an attempt and not logged."""
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -224,6 +235,12 @@ class CallbackService:
             with anyio.CancelScope(shield=True):
                 await self.storage.update_delivery(delivery["id"], nextAttemptAt=self.clock())
             raise
+        except Postponed as postponed:
+            later = self.clock() + POSTPONED_SECONDS
+            await self.storage.update_delivery(
+                delivery["id"], nextAttemptAt=later, lastError=str(postponed)
+            )
+            return
         except Exception as broken:  # it cannot be sent at all (a URL stored before checks)
             reason = f"{type(broken).__name__}: {broken}"
             outcome, error, final = f"refused: {reason}", reason, True

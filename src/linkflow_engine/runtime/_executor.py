@@ -181,14 +181,15 @@ class ExecutionRun(NodeSteps):
         else:
             self.publish(ExecutionStarted, {"status": "running", "mode": execution.mode.value})
             self.log(None, "info", "Execution started", {"mode": execution.mode.value})
+        if self.stop_code is not None:  # cancelled before it got going: no node starts
+            return await self._end_unstarted()
         settled = {**self._reused_outputs, **self._settled_from_prior()}
         walk = Walk(self, scope=self.plan.main_nodes, starts=self._starts, settled=settled)
         with anyio.CancelScope() as scope:
             self._cancel_scope = scope
             self._deadline = anyio.current_time() + self.workflow.settings.timeout
             scope.deadline = self._deadline
-            if self.stop_code is None:  # else cancelled before it got going: no node starts
-                await walk.run_to_end()
+            await walk.run_to_end()
         if self.recorder.abandoned:
             return execution
         timed_out = scope.cancelled_caught and self.stop_code is None
@@ -207,6 +208,16 @@ class ExecutionRun(NodeSteps):
         """Another process owns this execution now: stop at once and write nothing more."""
         self.recorder.abandoned = True
         self.cancel("CANCELLED")
+
+    async def _end_unstarted(self) -> Execution:
+        """The end of a run cancelled before it started any node (a run taken over to write
+        the end of an execution cancelled while nobody ran it): what is stored stays as it
+        is, loop iterations included, but for the runs a dead run left ``running``, which
+        are pending, as if never run; the nodes never reached are pending too."""
+        if not self.recorder.abandoned:
+            self.recorder.reset_running()
+            await self._finish(timed_out=False)
+        return self.execution
 
     def _record_reused(self, reused: Sequence[NodeExecution]) -> dict[str, dict[str, Any]]:
         """Node runs taken from another execution (retry, partial run): settled, not run."""

@@ -147,16 +147,24 @@ class Recorder:
         left = [record for runs in self._recyclable.values() for record in runs]
         self._recyclable.clear()
         runs = self.execution.node_executions
-        for record in [*left, *(r for r in runs if r.status is NodeStatus.PENDING)]:
-            _afresh(record)
-            if self._durable:
-                self._dirty[record.sequence] = record
+        self._reset([*left, *(r for r in runs if r.status is NodeStatus.PENDING)])
 
     def stored_with_execution(self, lease: Lease | None) -> None:
         """The execution was created with the runs made so far (those the run reuses), and
         ``lease`` taken: writes go on from there, under it."""
         self._dirty.clear()
         self.lease = lease
+
+    def reset_running(self) -> None:
+        """The runs stored ``running`` whose run is gone are pending, as if never run."""
+        runs = self.execution.node_executions
+        self._reset([record for record in runs if record.status is NodeStatus.RUNNING])
+
+    def _reset(self, records: list[NodeExecution]) -> None:
+        for record in records:
+            _afresh(record)
+            if self._durable:
+                self._dirty[record.sequence] = record
 
     async def node_settled(self, record: NodeExecution, *, last: bool = False) -> None:
         """A node run finished: write its progress now. Not when nothing runs after it

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from .._exceptions import ExecutionConflictError, LeaseLostError
+from .._exceptions import ExecutionConflictError, ExecutionNotFoundError, LeaseLostError
 from ..graph import Workflow
-from ._callbacks import delivery, end_deliveries
+from ._callbacks import Postponed, delivery, end_deliveries
 from ._executor import ExecutionRun, RunServices
 from ._plan import plan_for
 from ._records import Execution, ExecutionStatus, NodeExecution
@@ -229,16 +229,27 @@ class RunControl:
 
     async def end_cancelled(self, cancel_end: dict[str, Any]) -> tuple[str, str | None, bool]:
         """Deliver a :data:`CANCEL_END` delivery: write the end of the cancelled execution it
-        is about, unless its run wrote it (or still runs, here or in a live engine: then the
-        delivery is retried later)."""
+        is about, unless its run wrote it. Done only once that end is stored: postponed while
+        a run (here, or in a live engine) still holds the execution; retried after an error
+        (a storage error, a node type this engine lacks) like a callback."""
         execution_id = cancel_end["executionId"]
-        if execution_id in self._runs:  # its run is here: it writes its end
+        try:
+            stored = await self._storage.get_execution(execution_id)
+        except ExecutionNotFoundError:  # pruned meanwhile: nothing is left to end
             return "", None, False
-        if await self._take_over(execution_id, cancelled=True) or await self._end_written(
-            execution_id
-        ):
+        if await self._end_written(execution_id):
             return "", None, False
-        return "", "its run still holds the execution", False
+        if stored.workflow is None:  # stored before executions kept their workflow
+            return "refused: no workflow is stored with it", "no workflow", True
+        if execution_id in self._runs or execution_id in self._taking:
+            raise Postponed("its run here has not written its end yet")
+        try:
+            await self._take_over(execution_id, ending=True)
+        except Exception as error:
+            return f"failed: {type(error).__name__}: {error}", str(error) or "error", False
+        if not await self._end_written(execution_id):
+            raise Postponed("its run still holds the execution")
+        return "", None, False
 
     async def _end_written(self, execution_id: str) -> bool:
         events = await self._storage.list_events(execution_id)
@@ -291,12 +302,13 @@ class RunControl:
         stopped = self._stopped.get(execution_id)
         return stopped is not None and time.monotonic() < stopped[1]
 
-    async def _take_over(self, execution_id: str, *, cancelled: bool = False) -> bool:
+    async def _take_over(self, execution_id: str, *, ending: bool = False) -> bool:
         """Claim the lease of a stored execution and run it on from its record (False when a
         live owner holds it, or this engine runs it or is taking it over already, or it has
         ended, or it has no snapshot to run). When it cannot be run (its workflow does not
-        validate here), the lease is released and the error raised. With ``cancelled``, a
-        cancelled execution whose end is not written yet is taken too, to write it."""
+        validate here), the lease is released and the error raised. With ``ending``, a
+        cancelled execution whose end is not written yet is taken too, and its end written
+        before this returns."""
         assert self._keeper is not None
         if execution_id in self._runs or execution_id in self._taking:
             return False
@@ -306,7 +318,7 @@ class RunControl:
             if lease is None:
                 return False
             try:
-                return await self._run_taken(execution_id, lease, cancelled=cancelled)
+                return await self._run_taken(execution_id, lease, ending=ending)
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self._storage.release_lease(lease)
@@ -314,10 +326,10 @@ class RunControl:
         finally:
             self._taking.discard(execution_id)
 
-    async def _run_taken(self, execution_id: str, lease: Lease, *, cancelled: bool) -> bool:
+    async def _run_taken(self, execution_id: str, lease: Lease, *, ending: bool) -> bool:
         """:meth:`_take_over` once the lease is claimed."""
         execution = await self._storage.get_execution(execution_id, include_data=True)
-        ending = cancelled and execution.status is ExecutionStatus.CANCELLED
+        ending = ending and execution.status is ExecutionStatus.CANCELLED
         left = ending or not execution.status.is_terminal  # something is left to write
         if ending:  # checked under the lease: a run that wrote its end released it first
             left = not await self._end_written(execution_id)
@@ -333,9 +345,11 @@ class RunControl:
         run = self._new_run(
             execution, checked, lease, starts=starts, resumed=True, event_sequence=sequence
         )
-        if ending:  # it runs nothing: it writes the end the cancel left unwritten
+        if ending:  # it runs no node: it writes the end the cancel left unwritten, now
             run.cancel("CANCELLED")
-        self._start(run)
+            await self._run(run)
+        else:
+            self._start(run)
         return True
 
     def suspend(self) -> None:
