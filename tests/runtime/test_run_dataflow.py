@@ -72,6 +72,7 @@ def test_a_trigger_without_input_data_has_an_empty_object_as_input() -> None:
     """As in the spec's execution object: the trigger's input is {} when no inputData came,
     and inputData itself when it did."""
     assert run_workflow(chain()).to_dict()["nodeExecutions"][0]["input"] == {}
+    assert run_workflow(chain(), start_node_id="start").node("start").input == {}
     assert run_workflow(chain(), {"a": 1}).node("start").input == {"a": 1}
 
 

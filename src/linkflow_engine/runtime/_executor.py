@@ -132,7 +132,9 @@ class ExecutionRun(NodeSteps):
         self.stop_code: str | None = None
         self._cancel_scope: anyio.CancelScope | None = None
         self._deadline = float("inf")
-        self._paused_since: float | None = None
+        self._pausing = 0
+        """How many nodes are paused (see :meth:`_stop_the_clock`), since when."""
+        self._paused_since = 0.0
         options = execution.options
         self.debug = bool(options.get("debug"))
         self._breakpoints = frozenset(options.get("breakpoints") or ())
@@ -370,28 +372,33 @@ class ExecutionRun(NodeSteps):
         if self._resume_signal is None or self._resume_signal.is_set():
             self._resume_signal = anyio.Event()
             self.pauses += 1
-            self._stop_the_clock()
         signal = self._resume_signal
         self.paused = True
-        await signal.wait()
+        self._stop_the_clock()
+        try:
+            await signal.wait()
+        finally:
+            self._restart_the_clock()
         self.paused = False
-        self._restart_the_clock()
         execution.status = ExecutionStatus.RUNNING
         self.publish(ExecutionResumed, {"status": "running", "nodeId": node.id})
         self.log(node, "info", "Execution resumed", {"step": self._stepping})
 
     def _stop_the_clock(self) -> None:
         """Time spent paused does not count against the execution's timeout: its deadline is
-        lifted for the pause and moved on by the pause's length when it ends."""
-        self._paused_since = anyio.current_time()
-        if self._cancel_scope is not None:
-            self._cancel_scope.deadline = float("inf")
+        lifted while any node is paused, and moved on by that time when the last one goes on
+        (nodes pause side by side, and one may pause again before another has gone on)."""
+        self._pausing += 1
+        if self._pausing == 1:
+            self._paused_since = anyio.current_time()
+            if self._cancel_scope is not None:
+                self._cancel_scope.deadline = float("inf")
 
     def _restart_the_clock(self) -> None:
-        if self._paused_since is None:  # restarted by a node that paused beside this one
+        self._pausing -= 1
+        if self._pausing:
             return
         self._deadline += anyio.current_time() - self._paused_since
-        self._paused_since = None
         if self._cancel_scope is not None:
             self._cancel_scope.deadline = self._deadline
 

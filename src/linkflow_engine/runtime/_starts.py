@@ -38,16 +38,18 @@ def start_nodes(
     first trigger, else every node without inputs; each gets ``input_data``, a trigger ``{}``
     when there is none (the spec's execution object shows a trigger's input so)."""
     graph = WorkflowGraph.of(workflow)
+    given = {} if input_data is None else input_data  # what a trigger gets
     if start_node_id is not None:
         if start_node_id not in graph.nodes:
             raise _invalid("startNodeId", f"no node with id {start_node_id!r}")
-        return [(start_node_id, input_data)]
+        chosen = graph.nodes[start_node_id]
+        return [(start_node_id, given if registry.is_trigger(chosen) else input_data)]
     triggers = [n for n in workflow.nodes if registry.is_trigger(n) and not n.disabled]
     if not triggers:
         return [(node_id, input_data) for node_id in graph.roots()]
     fitting = [n for n in triggers if n.type in _TRIGGERS_OF_MODE.get(mode, ())]
     chosen = fitting[0] if fitting else triggers[0]
-    return [(chosen.id, {} if input_data is None else input_data)]
+    return [(chosen.id, given)]
 
 
 # Which trigger starts a run of each mode, when the caller does not name one.
