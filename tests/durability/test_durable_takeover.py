@@ -49,6 +49,22 @@ class SlowClaims:
         return await self.inner.acquire_lease(execution_id, **terms)
 
 
+class SlowCreations:
+    """A storage that creates each execution ``delay`` seconds after it was asked (the
+    database's write lock held elsewhere meanwhile), its lease counted from the asking."""
+
+    def __init__(self, inner: Storage, delay: float) -> None:
+        self.inner = inner
+        self.delay = delay
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def create_execution(self, execution: Any, **terms: Any) -> Lease | None:
+        await anyio.sleep(self.delay)
+        return await self.inner.create_execution(execution, **terms)
+
+
 def napping(calls: list[str], name: str = "nap", seconds: float = 0.6) -> NodeRegistry:
     """A registry whose ``name`` node notes each run and takes ``seconds``."""
     registry = NodeRegistry()
@@ -230,6 +246,59 @@ async def test_a_lease_granted_after_it_expired_is_renewed_before_the_run_goes_o
             assert await other.recover() == []
         await until_status(slow, execution_id, ExecutionStatus.COMPLETED)
     assert calls == [execution_id, execution_id]  # the interrupted run, then one more
+
+
+async def test_an_execution_created_after_its_lease_ran_out_is_renewed_before_it_runs(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A new execution whose creation waited longer than a lease lasts gets its lease renewed
+    at once: no other engine takes it over while its first run goes on (before, another
+    engine's recovery took it and both ran its node)."""
+    calls: list[str] = []
+    registry = napping(calls, seconds=0.6)
+    terms: dict[str, Any] = {"lease_ttl": 1.0, "poll_interval": 0.5, "recover": False}
+    storage = SlowCreations(make_shared_storage(), delay=1.2)
+    async with Engine(storage, registry, **terms) as slow:  # type: ignore[arg-type]
+        execution = await slow.execute(workflow(node("n", "nap")), wait=False)
+        async with Engine(make_shared_storage(), registry, **terms) as other:
+            assert await other.recover() == []
+        await until_status(slow, execution.id, ExecutionStatus.COMPLETED)
+    assert calls == [execution.id]
+
+
+class TakenOverOnCreation:
+    """A storage whose creations wait ``delay`` seconds (the lease counted from the asking),
+    then another engine's recovery takes the new execution over before the creator goes on."""
+
+    def __init__(self, inner: Storage, delay: float, other: Engine) -> None:
+        self.inner = inner
+        self.delay = delay
+        self.other = other
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def create_execution(self, execution: Any, **terms: Any) -> Lease | None:
+        await anyio.sleep(self.delay)
+        lease = await self.inner.create_execution(execution, **terms)
+        assert await self.other.recover() == [execution.id]
+        return lease
+
+
+async def test_an_execution_taken_over_while_created_runs_there_and_is_awaited_there(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """When another engine took a new execution over before its creator could renew the
+    lease, the creator does not run it too: execute() waits for the other engine's end."""
+    calls: list[str] = []
+    registry = napping(calls, seconds=0.3)
+    terms: dict[str, Any] = {"lease_ttl": 1.0, "poll_interval": 0.1, "recover": False}
+    async with Engine(make_shared_storage(), registry, **terms) as other:
+        storage = TakenOverOnCreation(make_shared_storage(), delay=1.2, other=other)
+        async with Engine(storage, registry, **terms) as creator:  # type: ignore[arg-type]
+            done = await creator.execute(workflow(node("n", "nap")))
+    assert done.status is ExecutionStatus.COMPLETED
+    assert calls == [done.id]
 
 
 async def test_a_cancel_of_an_execution_nobody_runs_ends_its_record(

@@ -62,15 +62,20 @@ class Keeper:
 
     async def claim(self, execution_id: str) -> Lease | None:
         """Take the lease of an execution (None when a live owner holds it, or when another
-        engine took it while this claim waited).
-
-        A lease lasts from the moment it was asked for: a claim that waited on the storage
-        (another process holding SQLite's write lock) may be granted with little time left,
-        or none, and another engine could take the execution while its run goes on. Such a
-        lease is renewed at once, fenced (refused if another engine took it meanwhile)."""
+        engine took it while this claim waited; see :meth:`freshen`)."""
         lease = await self.storage.acquire_lease(
             execution_id, owner=self.owner, ttl=self.lease_ttl, now=self.clock()
         )
+        return await self.freshen(lease)
+
+    async def freshen(self, lease: Lease | None) -> Lease | None:
+        """``lease`` as just granted, with time to run on (None when another engine took it).
+
+        A lease lasts from the moment it was asked for: a claim or a creation that waited on
+        the storage (another process holding SQLite's write lock) may be granted with little
+        time left, or none, and another engine could take the execution while its run goes
+        on. Such a lease is renewed at once, fenced (refused if another engine took it
+        meanwhile)."""
         renewals = 3  # each renewal may wait too
         while lease is not None and lease.expires_at - self.clock() <= self.lease_ttl * 2 / 3:
             if not renewals:  # the storage is too slow to hold a lease: leave it to others

@@ -105,11 +105,22 @@ class RunControl:
         lease = await self._storage.create_execution(
             execution, lease=keeper.terms() if keeper is not None else None, fire=fire
         )
+        if keeper is not None:
+            lease = await keeper.freshen(lease)
+            if lease is None:  # taken over by another engine while the creation waited
+                return await self._ended_elsewhere(execution) if wait else execution
         run.recorder.stored_with_execution(lease)
         if wait:
             return await self._run(run)
         self._start(run, group)
         return execution
+
+    async def _ended_elsewhere(self, execution: Execution) -> Execution:
+        """The execution another engine runs, read once it has ended."""
+        assert self._keeper is not None
+        while not (await self._storage.get_status(execution.id)).is_terminal:  # noqa: ASYNC110
+            await anyio.sleep(self._keeper.poll_interval)  # (only storage tells, across processes)
+        return await self._storage.get_execution(execution.id, include_data=True)
 
     def _new_run(
         self,
