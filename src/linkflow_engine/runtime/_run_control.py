@@ -41,7 +41,7 @@ CANCEL_END = "linkflow:cancel-end"
 """The address of a delivery stored with each cancel on durable storage: an engine delivers it
 by writing the cancelled execution's end (its last node runs, log line and event) when the run
 that should have is gone (its engine closed or died). First attempted once the run's lease has
-had time to run out; retried with the callbacks' backoff while a live run still holds it."""
+had time to run out; postponed while a run still holds it (see :meth:`RunControl.end_cancelled`)."""
 
 RETRY_CAP = 3600.0
 """Seconds: the longest an execution whose run keeps stopping on an error waits for the next
