@@ -27,7 +27,17 @@ def postgres_factory(schema: str) -> StorageFactory:
     return lambda: PostgresStorage(POSTGRES_DSN, schema=schema, min_size=1, max_size=4)
 
 
-class RefusesWrites:
+class Wrapped:
+    """A storage that does what ``inner`` does, but for the methods a subclass defines."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class RefusesWrites(Wrapped):
     """Storage whose first progress write carrying a node run that ``refused`` picks raises
     ``error(execution_id)`` instead (a busy database, a lease another process took)."""
 
@@ -37,13 +47,10 @@ class RefusesWrites:
         refused: Callable[[NodeExecution], bool],
         error: Callable[[str], Exception],
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.picks = refused
         self.error = error
         self.refused = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def save_progress(self, execution_id: str, **progress: Any) -> None:
         if not self.refused and any(self.picks(n) for n in progress.get("nodes", ())):

@@ -7,23 +7,20 @@ import time
 from typing import Any
 
 import anyio
-from durable_storages import StorageFactory
+from durable_storages import StorageFactory, Wrapped
 
 from builders import chain, conn, node, workflow
 from linkflow_engine import Engine, ExecutionStatus, NodeRegistry, StorageError
 from linkflow_engine.storage.base import Lease, Storage
 
 
-class ClaimsMeet:
+class ClaimsMeet(Wrapped):
     """A storage whose lease claims wait (up to half a second) for a second one, so that two
     take-overs racing in one engine claim side by side, whatever the timing."""
 
     def __init__(self, inner: Storage) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.claims = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def acquire_lease(self, execution_id: str, **terms: Any) -> Lease | None:
         self.claims += 1
@@ -33,32 +30,26 @@ class ClaimsMeet:
         return await self.inner.acquire_lease(execution_id, **terms)
 
 
-class SlowClaims:
+class SlowClaims(Wrapped):
     """A storage that grants each lease claim ``delay`` seconds after it was asked (the
     database's write lock held elsewhere meanwhile), counting the lease from the asking."""
 
     def __init__(self, inner: Storage, delay: float) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.delay = delay
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def acquire_lease(self, execution_id: str, **terms: Any) -> Lease | None:
         await anyio.sleep(self.delay)
         return await self.inner.acquire_lease(execution_id, **terms)
 
 
-class SlowCreations:
+class SlowCreations(Wrapped):
     """A storage that creates each execution ``delay`` seconds after it was asked (the
     database's write lock held elsewhere meanwhile), its lease counted from the asking."""
 
     def __init__(self, inner: Storage, delay: float) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.delay = delay
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def create_execution(self, execution: Any, **terms: Any) -> Lease | None:
         await anyio.sleep(self.delay)
@@ -266,17 +257,14 @@ async def test_an_execution_created_after_its_lease_ran_out_is_renewed_before_it
     assert calls == [execution.id]
 
 
-class TakenOverOnCreation:
+class TakenOverOnCreation(Wrapped):
     """A storage whose creations wait ``delay`` seconds (the lease counted from the asking),
     then another engine's recovery takes the new execution over before the creator goes on."""
 
     def __init__(self, inner: Storage, delay: float, other: Engine) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.delay = delay
         self.other = other
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def create_execution(self, execution: Any, **terms: Any) -> Lease | None:
         await anyio.sleep(self.delay)
@@ -332,15 +320,12 @@ async def test_a_cancel_of_an_execution_nobody_runs_ends_its_record(
     assert calls == [execution_id]  # n did not run again
 
 
-class FailsOneWrite:
+class FailsOneWrite(Wrapped):
     """A storage whose first progress write fails (the database locked past its timeout)."""
 
     def __init__(self, inner: Storage) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.failures = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def save_progress(self, execution_id: str, **progress: Any) -> None:
         if not self.failures:
