@@ -364,6 +364,39 @@ async def test_a_cancel_end_whose_write_fails_is_tried_again_until_it_is_stored(
     assert "Execution cancelled" in [entry.message for entry in stored.logs]
 
 
+class FailsOneRead(Wrapped):
+    """A storage whose first read of an execution's events fails (the database locked)."""
+
+    def __init__(self, inner: Storage) -> None:
+        super().__init__(inner)
+        self.failures = 0
+
+    async def list_events(self, execution_id: str, **after: Any) -> Any:
+        if not self.failures:
+            self.failures += 1
+            raise StorageError("database is locked")
+        return await self.inner.list_events(execution_id, **after)
+
+
+async def test_a_cancel_end_whose_read_fails_is_tried_again(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A storage error anywhere in the attempt (here its first read) is a failed attempt,
+    tried again (before, an error outside the take-over gave the delivery up for good)."""
+    registry = napping([], seconds=5)
+    execution_id = await left_running(make_shared_storage, registry, chain(node("n", "nap")))
+    storage = FailsOneRead(make_shared_storage())
+    terms: dict[str, Any] = {"lease_ttl": 0.3, "poll_interval": 0.05, "recover": False}
+    async with Engine(storage, registry, **terms) as other:  # type: ignore[arg-type]
+        await other.cancel(execution_id)
+        with anyio.fail_after(10):  # liveness bound; read past the failing wrapper
+            while "execution.cancelled" not in [
+                event.data["type"] for event in await storage.inner.list_events(execution_id)
+            ]:
+                await anyio.sleep(0.05)
+    assert storage.failures == 1
+
+
 async def test_a_cancel_end_keeps_the_loop_iterations_the_dead_run_completed(
     make_shared_storage: StorageFactory,
 ) -> None:

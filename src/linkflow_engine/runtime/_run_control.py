@@ -106,7 +106,10 @@ class RunControl:
             execution, lease=keeper.terms() if keeper is not None else None, fire=fire
         )
         if keeper is not None:
-            lease = await keeper.freshen(lease)
+            try:
+                lease = await keeper.freshen(lease)
+            except Exception:  # stored all the same: run it, under the lease as granted
+                logger.warning("could not renew the lease of %s", execution.id, exc_info=True)
             if lease is None:  # taken over by another engine while the creation waited
                 return await self._ended_elsewhere(execution) if wait else execution
         run.recorder.stored_with_execution(lease)
@@ -245,19 +248,23 @@ class RunControl:
         (a storage error, a node type this engine lacks) like a callback."""
         execution_id = cancel_end["executionId"]
         try:
-            stored = await self._storage.get_execution(execution_id)
+            return await self._end_cancelled(execution_id)
+        except Postponed:
+            raise
         except ExecutionNotFoundError:  # pruned meanwhile: nothing is left to end
             return "", None, False
+        except Exception as error:  # a busy database, a node type this engine lacks: again later
+            return f"failed: {type(error).__name__}: {error}", str(error) or "error", False
+
+    async def _end_cancelled(self, execution_id: str) -> tuple[str, str | None, bool]:
+        stored = await self._storage.get_execution(execution_id)
         if await self._end_written(execution_id):
             return "", None, False
         if stored.workflow is None:  # stored before executions kept their workflow
             return "refused: no workflow is stored with it", "no workflow", True
         if execution_id in self._runs or execution_id in self._taking:
             raise Postponed("its run here has not written its end yet")
-        try:
-            await self._take_over(execution_id, ending=True)
-        except Exception as error:
-            return f"failed: {type(error).__name__}: {error}", str(error) or "error", False
+        await self._take_over(execution_id, ending=True)
         if not await self._end_written(execution_id):
             raise Postponed("its run still holds the execution")
         return "", None, False
