@@ -257,18 +257,16 @@ async def test_an_execution_created_after_its_lease_ran_out_is_renewed_before_it
     assert calls == [execution.id]
 
 
-class TakenOverOnCreation(Wrapped):
-    """A storage whose creations wait ``delay`` seconds (the lease counted from the asking),
-    then another engine's recovery takes the new execution over before the creator goes on."""
+class TakenOverOnCreation(SlowCreations):
+    """Slow creations, after which another engine's recovery takes the new execution over
+    before the creator goes on."""
 
     def __init__(self, inner: Storage, delay: float, other: Engine) -> None:
-        super().__init__(inner)
-        self.delay = delay
+        super().__init__(inner, delay)
         self.other = other
 
     async def create_execution(self, execution: Any, **terms: Any) -> Lease | None:
-        await anyio.sleep(self.delay)
-        lease = await self.inner.create_execution(execution, **terms)
+        lease = await super().create_execution(execution, **terms)
         assert await self.other.recover() == [execution.id]
         return lease
 
