@@ -80,3 +80,27 @@ async def test_a_node_run_with_its_log_lines_is_one_statement(tmp_path: Path) ->
     assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
     assert any(s.split()[:3] == ["INSERT", "INTO", "logs"] for s in statements)
     assert [entry.message for entry in read.logs] == ["hello", "alone"]
+
+
+async def test_a_new_file_has_small_pages_and_an_existing_file_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """A commit writes each page it changed whole: a new database gets 2048-byte pages (half
+    SQLite's default, which halves a node's write); a file made with other pages keeps them
+    and works as before."""
+    storage = SQLiteStorage(tmp_path / "new.db")
+    await storage.open()
+    await storage.create_execution(make_execution("e-1"))
+    await storage.aclose()
+    assert sqlite3.connect(tmp_path / "new.db").execute("PRAGMA page_size").fetchone() == (2048,)
+
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.execute("PRAGMA page_size = 4096")
+    old.execute("CREATE TABLE kept (x INTEGER)")
+    old.close()
+    storage = SQLiteStorage(tmp_path / "old.db")
+    await storage.open()
+    await storage.create_execution(make_execution("e-2"))
+    assert (await storage.get_execution("e-2")).id == "e-2"
+    await storage.aclose()
+    assert sqlite3.connect(tmp_path / "old.db").execute("PRAGMA page_size").fetchone() == (4096,)

@@ -26,8 +26,8 @@ __all__ = ["Checkpointer"]
 logger = logging.getLogger("linkflow_engine.storage")
 
 SAFETY_PAGES = 20_000
-"""The loop's connection still checkpoints inline past this many WAL pages (80 MB at 4 KiB),
-should the thread ever fall behind."""
+"""The loop's connection still checkpoints inline past this many WAL pages (40 MB at the 2 KiB
+pages of a new file, 80 MB at 4 KiB), should the thread ever fall behind."""
 
 
 class Checkpointer:
