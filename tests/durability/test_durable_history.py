@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
 import pytest
+from durable_counting import Counting
 from durable_storages import StorageFactory
 
 from builders import chain, conn, node, workflow
-from linkflow_engine import Engine, ExecutionStatus, NodeRegistry, WorkflowValidationError
+from linkflow_engine import (
+    Engine,
+    ExecutionStatus,
+    NodeRegistry,
+    NodeStatus,
+    WorkflowValidationError,
+)
 from linkflow_engine.storage.base import Storage
+from linkflow_engine.storage.memory import MemoryStorage
 
 
 class NotedWrites:
@@ -317,3 +326,84 @@ async def test_an_output_json_cannot_hold_is_stored_as_its_text(
         stored = await engine.get_execution(execution.id, include_data=True)
     assert execution.status is ExecutionStatus.COMPLETED, execution.error
     assert stored.node("p").output == {"price": "12.50 EUR", "big": 2**70}
+
+
+async def test_prune_right_after_a_cancel_from_another_engine_leaves_the_run_its_end(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """An engine cancels a run another engine holds and prunes at once: the execution, whose
+    run still writes its end, is left for a later prune, and that end is written."""
+    counting = Counting()
+    doc = chain(node("s", "slow", config={"seconds": 30}), "noop")
+    async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as runner:
+        execution = await runner.execute(doc, wait=False)
+        async with Engine(make_shared_storage(), counting.registry) as other:
+            with anyio.fail_after(10):
+                while counting.calls["s"] == 0:
+                    await anyio.sleep(0.01)
+            await other.cancel(execution.id)
+            assert await other.prune(keep_last_per_workflow=0) == 0
+            with anyio.fail_after(10):  # liveness bound, not a speed check
+                while not (await other.get_execution(execution.id)).logs[-1:] or (
+                    (await other.get_execution(execution.id)).logs[-1].message
+                    != "Execution cancelled"
+                ):
+                    await anyio.sleep(0.02)
+            stored = await other.get_execution(execution.id)
+            assert stored.node("s").error is not None
+            assert stored.node("s").error.code == "CANCELLED"
+            assert await other.prune(keep_last_per_workflow=0) == 1
+
+
+async def test_a_run_whose_execution_is_deleted_leaves_it_quietly(
+    make_shared_storage: StorageFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An execution deleted from storage while it runs (by hand, or by a prune of an engine
+    that predates the lease check): its run stops within a poll, as if cancelled, and leaves
+    it without an error, instead of running its node to the end and failing every check."""
+    counting = Counting()
+    doc = chain(node("s", "slow", config={"seconds": 30}), "noop")
+    async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as runner:
+        execution = await runner.execute(doc, wait=False)
+        with anyio.fail_after(10):
+            while counting.calls["s"] == 0:
+                await anyio.sleep(0.01)
+        other = make_shared_storage()
+        await other.open()
+        try:
+            await other.transition_execution(
+                execution.id,
+                expected=[ExecutionStatus.RUNNING],
+                status=ExecutionStatus.COMPLETED,
+                finished_at=time.time(),
+            )
+            assert await other.prune(keep_last_per_workflow=0, now=time.time() + 3600) == 1
+        finally:
+            await other.aclose()
+        with anyio.fail_after(10):  # liveness bound: the slow node would take 30 s
+            while execution.node("s").status is NodeStatus.RUNNING:
+                await anyio.sleep(0.01)
+    assert counting.calls == {"s": 1}
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert any("was deleted while it ran" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_cancel_then_a_prune_on_memory_storage_leave_the_run_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Memory storage keeps no leases, so a prune right after a cancel deletes the execution
+    while its run ends: the run then leaves it without an error."""
+    counting = Counting()
+    doc = chain(node("s", "slow", config={"seconds": 30}), "noop")
+    async with Engine(MemoryStorage(), counting.registry) as engine:
+        execution = await engine.execute(doc, wait=False)
+        with anyio.fail_after(10):
+            while counting.calls["s"] == 0:
+                await anyio.sleep(0.01)
+        await engine.cancel(execution.id)
+        assert await engine.prune(keep_last_per_workflow=0) == 1
+        with anyio.fail_after(10):
+            while execution.node("s").status is NodeStatus.RUNNING:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.1)  # the run's end write, which finds the execution gone
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -161,6 +161,27 @@ async def test_prune_keeps_the_newest_per_workflow(storage: Storage) -> None:
     assert await _ids(storage) == ["w1-2", "w1-4"]
 
 
+async def test_prune_leaves_an_execution_whose_lease_is_live(storage: Storage) -> None:
+    """A cancelled execution whose run still holds its lease (a run cancelled from elsewhere
+    writes its end after the cancel) is left for a later prune; one whose lease expired (its
+    process died) or was released goes."""
+    for name, taken in [("held", NOW), ("stale", NOW - 60), ("released", NOW)]:
+        terms = LeaseTerms(owner=f"engine-{name}", ttl=30.0, now=taken)
+        lease = await storage.create_execution(make_execution(name), lease=terms)
+        assert lease is not None
+        if name == "released":
+            await storage.release_lease(lease)
+        cancelled = await storage.transition_execution(
+            name, expected=[ExecutionStatus.RUNNING], status=CANCELLED, finished_at=NOW
+        )
+        assert cancelled
+    assert await storage.prune(keep_last_per_workflow=0, now=NOW) == 2
+    assert await _ids(storage) == ["held"]
+    assert await storage.prune(older_than=NOW, now=NOW + 29) == 0
+    assert await storage.prune(older_than=NOW, now=NOW + 31) == 1
+    assert await _ids(storage) == []
+
+
 async def test_a_schedule_slot_is_recorded_once(storage: Storage, twin: Storage) -> None:
     """record_fire is True for the first record of a slot, False after, from any process."""
     slot = {"workflow_id": "wf-1", "node_id": "cron", "scheduled_at": T0}

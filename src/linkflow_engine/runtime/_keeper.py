@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .._exceptions import ExecutionNotFoundError
 from ..storage.base import LeaseTerms, StatusFeed
 from ._records import ExecutionStatus
 
@@ -140,7 +141,13 @@ class Keeper:
         # A "running" read before the run paused again (a step ran one node and paused) is
         # not a resume of that new pause: only the pause seen here may be resumed.
         pauses = run.pauses
-        status = await self.storage.get_status(execution_id)
+        try:
+            status = await self.storage.get_status(execution_id)
+        except ExecutionNotFoundError:  # deleted meanwhile: nothing is left to run or write
+            logger.warning("execution %s was deleted while it ran: leaving it", execution_id)
+            run.recorder.lease = None
+            run.abandon()
+            return
         if status is ExecutionStatus.CANCELLED:
             run.cancel("CANCELLED")
         elif status is ExecutionStatus.RUNNING and run.paused and run.pauses == pauses:

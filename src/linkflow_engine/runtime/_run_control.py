@@ -190,7 +190,8 @@ class RunControl:
         return stops, wait
 
     async def _run(self, run: ExecutionRun) -> Execution:
-        self._runs[run.execution.id] = run
+        execution_id = run.execution.id
+        self._runs[execution_id] = run
         if self._keeper is not None:
             self._keeper.track(run)
         try:
@@ -199,14 +200,23 @@ class RunControl:
             except* LeaseLostError:
                 # A write learnt before the keeper did that another process took the execution
                 # over: this run leaves it (the write changed nothing), the engine goes on.
-                logger.warning("lost the lease of execution %s: leaving it", run.execution.id)
+                logger.warning("lost the lease of execution %s: leaving it", execution_id)
+                run.recorder.lease = None
+                run.abandon()
+                execution = run.execution
+            except* ExecutionNotFoundError as group:
+                # A write found the execution gone (deleted meanwhile): nothing is left to run.
+                _gone, others = group.split(_deleted(execution_id))
+                if others is not None:
+                    raise others from None
+                logger.warning("execution %s was deleted while it ran: leaving it", execution_id)
                 run.recorder.lease = None
                 run.abandon()
                 execution = run.execution
         except ExceptionGroup as group:  # the run's task groups wrap what they raise
             raise _sole_error(group) from None
         finally:
-            del self._runs[run.execution.id]
+            del self._runs[execution_id]
             if self._keeper is not None:
                 await self._keeper.release(run)
         if not run.recorder.abandoned:
@@ -377,6 +387,19 @@ class RunControl:
         for run in list(self._runs.values()):
             if run.paused or self._storage.durable:
                 run.abandon()
+
+
+def _deleted(execution_id: str) -> Callable[[BaseException], bool]:
+    """Whether an error says that the execution ``execution_id`` is gone from storage."""
+
+    def says_so(error: BaseException) -> bool:
+        return (
+            isinstance(error, ExecutionNotFoundError)
+            and error.kind == "execution"
+            and error.id == execution_id
+        )
+
+    return says_so
 
 
 def _sole_error(group: ExceptionGroup[Exception]) -> Exception:

@@ -91,14 +91,16 @@ STATS_FINISHED = (
     "status IN ('completed', 'failed', 'cancelled') AND started_at IS NOT NULL "
     "AND finished_at IS NOT NULL"
 )
-# Rank within each workflow, newest first; only finished executions are ever selected.
+# Rank within each workflow, newest first; only finished executions are ever selected, and
+# not one whose lease a run still holds (``{held}``, the backend's test of ``ranked.id``, its
+# last parameter the time): a run cancelled from elsewhere writes its end after the cancel.
 PRUNE_CANDIDATES = """
 SELECT id FROM (
   SELECT id, status, created_at,
     ROW_NUMBER() OVER (PARTITION BY workflow_id ORDER BY created_at DESC, id DESC) AS rank
   FROM executions
 ) ranked
-WHERE status IN ('completed', 'failed', 'cancelled') AND ({condition})
+WHERE status IN ('completed', 'failed', 'cancelled') AND ({condition}) AND NOT {held}
 """
 
 
@@ -377,6 +379,11 @@ def prune_condition(
         conditions.append("rank > ?")
         values.append(keep_last_per_workflow)
     return (" OR ".join(conditions), values) if conditions else None
+
+
+def pruned_before(now: float | None) -> float:
+    """The time a prune checks leases against (see :meth:`Storage.prune`)."""
+    return time.time() if now is None else now
 
 
 def stats_from_days(rows: Iterable[Row]) -> dict[str, Any]:

@@ -318,7 +318,11 @@ class Storage(Protocol):
         ...
 
     async def prune(
-        self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
+        self,
+        *,
+        older_than: float | None = None,
+        keep_last_per_workflow: int | None = None,
+        now: float | None = None,
     ) -> int:
         """Delete finished executions (completed, failed, cancelled) with their node runs, logs,
         events and lease, then every done delivery whose execution is gone (a pending one stays
@@ -329,7 +333,10 @@ class Storage(Protocol):
         (epoch seconds) or is not among the ``keep_last_per_workflow`` newest executions of its
         workflow (newest by ``created_at``, counting executions of every status; executions of
         inline workflows, without id, form one group). Pending, running and paused executions
-        are never deleted. With neither argument nothing is deleted.
+        are never deleted, nor one whose lease is live at ``now`` (epoch seconds, default the
+        current time, which leases are on): a run cancelled from elsewhere writes its end after
+        the cancel, and a later prune takes it. With neither ``older_than`` nor
+        ``keep_last_per_workflow`` nothing is deleted.
         """
         ...
 

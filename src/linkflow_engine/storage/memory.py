@@ -27,7 +27,14 @@ from ..runtime._records import (
     NodeStatus,
     format_timestamp,
 )
-from ._sql import FINISHED, delivery_assignments, period_start, stats_from_days, wire_event
+from ._sql import (
+    FINISHED,
+    delivery_assignments,
+    period_start,
+    pruned_before,
+    stats_from_days,
+    wire_event,
+)
 from .base import ExecutionQuery, FireKey, FireRecorded, Lease, LeaseTerms, StoredEvent
 
 __all__ = ["MemoryStorage"]
@@ -325,16 +332,23 @@ class MemoryStorage:
         return stats_from_days([(day, *days[day]) for day in sorted(days)])
 
     async def prune(
-        self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
+        self,
+        *,
+        older_than: float | None = None,
+        keep_last_per_workflow: int | None = None,
+        now: float | None = None,
     ) -> int:
         if older_than is None and keep_last_per_workflow is None:
             return 0
+        now = pruned_before(now)
         doomed = []
         for group in _by_workflow(self._executions.values()).values():
             for rank, execution in enumerate(group, start=1):
                 old = older_than is not None and execution.created_at < older_than
                 extra = keep_last_per_workflow is not None and rank > keep_last_per_workflow
-                if execution.status.value in FINISHED and (old or extra):
+                lease = self._leases.get(execution.id)
+                held = lease is not None and lease.expires_at > now  # a run writes its end
+                if execution.status.value in FINISHED and (old or extra) and not held:
                     doomed.append(execution.id)
         for execution_id in doomed:
             del self._executions[execution_id]

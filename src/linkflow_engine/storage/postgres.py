@@ -90,6 +90,13 @@ async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:
     connection.adapters.register_dumper(str, _TextDumper)
 
 
+_HELD = (
+    "EXISTS (SELECT 1 FROM leases h WHERE h.execution_id = ranked.id AND h.owner IS NOT NULL "
+    "AND h.expires_at > ?)"
+)
+"""Prune's test of an execution whose lease a run holds (see _sql.PRUNE_CANDIDATES)."""
+
+
 class PostgresStorage:
     """Executions in one PostgreSQL schema.
 
@@ -445,13 +452,18 @@ class PostgresStorage:
         return _sql.stats_from_days(await self._rows(sql, values))
 
     async def prune(
-        self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
+        self,
+        *,
+        older_than: float | None = None,
+        keep_last_per_workflow: int | None = None,
+        now: float | None = None,
     ) -> int:
         condition = _sql.prune_condition(older_than, keep_last_per_workflow)
         if condition is None:
             return 0
         where, values = condition
-        candidates = pg(_sql.PRUNE_CANDIDATES.format(condition=where))
+        values.append(_sql.pruned_before(now))
+        candidates = pg(_sql.PRUNE_CANDIDATES.format(condition=where, held=_HELD))
         async with self.pool.connection() as connection, connection.transaction():
             ids = [
                 row[0] for row in await (await connection.execute(candidates, values)).fetchall()

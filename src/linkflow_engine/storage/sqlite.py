@@ -69,6 +69,12 @@ copying, checksumming and writing. Measured on the W3 chain, 4096 against 2048 i
 fresh processes: about 10% off the SQLite figure (a node's write alone: 22.0 -> 18.9 µs), with
 the list and stats queries at 1M executions unchanged (1.37 -> 0.97 ms, 106 -> 113 ms)."""
 
+_HELD = (
+    "EXISTS (SELECT 1 FROM executions h WHERE h.id = ranked.id AND h.lease_owner IS NOT NULL "
+    "AND h.lease_expires > ?)"
+)
+"""Prune's test of an execution whose lease a run holds (see _sql.PRUNE_CANDIDATES)."""
+
 
 class SQLiteStorage:
     """Executions in one SQLite file, shareable by several processes.
@@ -457,18 +463,23 @@ class SQLiteStorage:
             reader.close()
 
     async def prune(
-        self, *, older_than: float | None = None, keep_last_per_workflow: int | None = None
+        self,
+        *,
+        older_than: float | None = None,
+        keep_last_per_workflow: int | None = None,
+        now: float | None = None,
     ) -> int:
         condition = _sql.prune_condition(older_than, keep_last_per_workflow)
         if condition is None:
             return 0
         where, values = condition
+        values.append(_sql.pruned_before(now))
         with self._write_lock() as db:
             db.execute("CREATE TEMP TABLE IF NOT EXISTS pruned (num INTEGER PRIMARY KEY)")
             db.execute("DELETE FROM pruned")
             db.execute(
                 "INSERT INTO pruned SELECT num FROM executions WHERE id IN "
-                f"({_sql.PRUNE_CANDIDATES.format(condition=where)})",
+                f"({_sql.PRUNE_CANDIDATES.format(condition=where, held=_HELD)})",
                 values,
             )
             for table in ("node_executions", "logs", "events"):  # each a range of keys
