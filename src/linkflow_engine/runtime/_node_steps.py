@@ -145,6 +145,9 @@ class NodeSteps:
         except LeaseLostError:  # another process runs the execution now: not the node's failure
             raise
         except Exception as error:
+            # A progress write failed under it (a loop body's, say, which reaches it grouped):
+            # not the node's failure, but the run's end (see Recorder.broken).
+            self.recorder.check_intact()
             return await self._node_failed(walk, node, record, error)
         return await self._node_completed(walk, node, record, emitted)
 
@@ -335,7 +338,8 @@ class NodeSteps:
         self.publish(
             NodeFailed, {"nodeId": node.id, "nodeName": node.name, "error": record.error.to_dict()}
         )
-        await self.recorder.node_settled(record)
+        if self.recorder.broken is None:  # else the run stops on that error, written nothing
+            await self.recorder.node_settled(record)
 
     def record_skipped(self, node_id: str, iteration: int | None) -> None:
         node = self.plan.graph.nodes[node_id]

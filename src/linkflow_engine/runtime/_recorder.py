@@ -62,6 +62,10 @@ class Recorder:
         self.lease: Lease | None = None
         self.abandoned = False
         """True once another process owns the execution: nothing more is written."""
+        self.broken: Exception | None = None
+        """The error of a progress write that failed. Storage then lacks part of what the run
+        did (which a later write must not skip over: stored run numbers would have a gap), so
+        the run stops, writes nothing more, and leaves the execution to recovery."""
         self._durable = services.storage.durable
         # settings.saveExecutionProgress false: write once at the end (and when pausing); a
         # crash then loses the whole run's progress, and recovery runs every node again.
@@ -122,9 +126,12 @@ class Recorder:
                 old.attempts, old.error, old.timers = where
             record = old
         else:
+            # After the last run's number, which (stored runs read back in order) may be past
+            # their count should a number be missing: a new run never takes a stored one's.
             runs = self.execution.node_executions
+            sequence = runs[-1].sequence + 1 if runs else 0
             record = NodeExecution(
-                node_id=node.id, node_name=node.name, sequence=len(runs), iteration=iteration
+                node_id=node.id, node_name=node.name, sequence=sequence, iteration=iteration
             )
             runs.append(record)
         if self._durable:
@@ -177,17 +184,28 @@ class Recorder:
 
     async def save(self, *changed: NodeExecution) -> None:
         """Write the ``changed`` node runs and those created since the last save (in their
-        current state) with the logs and events since then, in one storage transaction."""
+        current state) with the logs and events since then, in one storage transaction. After
+        a write failed, raise its error again and write nothing (see :attr:`broken`)."""
+        self.check_intact()
         progress = self._progress(changed)
         if progress is not None:
-            await self.services.storage.save_progress(self.execution.id, **progress)
+            try:
+                await self.services.storage.save_progress(self.execution.id, **progress)
+            except Exception as error:
+                self.broken = error
+                raise
+
+    def check_intact(self) -> None:
+        """Raise the error of the progress write that failed, if one did."""
+        if self.broken is not None:
+            raise self.broken
 
     async def save_runs(self, record: NodeExecution) -> None:
         """Write the node run ``record`` as it is now (a durable sleep's deadline), with the
         runs created since the last save (so that stored sequence numbers have no gap), and
         nothing else: those runs, the logs and the events stay pending for the next save, so
         a refused write leaves nothing to give back."""
-        if not self._durable or self.abandoned:
+        if not self._durable or self.abandoned or self.broken is not None:
             return
         runs = {**self._dirty, record.sequence: record}
         if self.redactor is not None:
@@ -237,6 +255,7 @@ class Recorder:
         held, self._held = self._held or [], None
         if self.abandoned:  # another process runs it now: nothing is written or said
             return False
+        self.check_intact()
         logs_saved = self._logs_saved
         # Under the lease's fence even with nothing left to write: a run that lost its lease
         # must not set the status of an execution another process now runs.

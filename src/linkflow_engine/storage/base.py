@@ -243,7 +243,9 @@ class Storage(Protocol):
         (StorageError); with a ``fence``, an execution that is not stored raises
         ExecutionNotFoundError. The executor calls this once per settled node. ``logs`` read
         back in the order written; a line without its ``execution.log`` event among
-        ``events`` is placed as :meth:`append_logs` places it."""
+        ``events`` is placed as :meth:`append_logs` places it. A write the caller's task is
+        cancelled during completes all the same (so does :meth:`finish_execution`): the run
+        knows what it stored. After a write raised, the run writes nothing more."""
         ...
 
     async def append_logs(

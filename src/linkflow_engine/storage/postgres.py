@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import anyio
 import attrs
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -333,13 +334,14 @@ class PostgresStorage:
     ) -> bool:
         writes = progress_writes(execution_id, nodes, logs, events, fence)
         fields: TransitionFields = (None, finished_at, cancelled_at, error, outputs)
-        async with self.pool.connection() as connection, connection.transaction():
-            changed = await transition(
-                connection, self.status_channel, execution_id, expected, status, fields
-            )
-            if changed:
-                await write_end(connection, execution_id, writes, fence, lease)
-                await save_deliveries(connection, deliveries)
+        with anyio.CancelScope(shield=True):  # see save_progress
+            async with self.pool.connection() as connection, connection.transaction():
+                changed = await transition(
+                    connection, self.status_channel, execution_id, expected, status, fields
+                )
+                if changed:
+                    await write_end(connection, execution_id, writes, fence, lease)
+                    await save_deliveries(connection, deliveries)
         if not changed:
             await self._require_execution(execution_id)
         return changed
@@ -391,8 +393,12 @@ class PostgresStorage:
         fence: int | None = None,
     ) -> None:
         writes = progress_writes(execution_id, nodes, logs, events, fence)
-        async with self.pool.connection() as connection:
-            await write_progress(connection, execution_id, writes, fence)
+        # Whole or not at all: a cancel of the run (its own, or its engine closing) waits for
+        # the write, which would otherwise stop mid-way, stored or not, and the run's end would
+        # go on without what it carried (SQLite's and memory's writes never wait, so never stop).
+        with anyio.CancelScope(shield=True):
+            async with self.pool.connection() as connection:
+                await write_progress(connection, execution_id, writes, fence)
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
