@@ -121,6 +121,36 @@ async def test_retry_errors(make_storage: StorageFactory) -> None:
         await engine.cancel(running.id)
 
 
+async def test_a_retry_from_a_node_that_never_ran_takes_the_start_input(
+    make_storage: StorageFactory,
+) -> None:
+    """A node the original execution never reached (a branch not taken) has no recorded
+    input: a retry from it gives it the execution's input (before: None), with the overrides
+    merged in (before: the overrides alone)."""
+    counting = Counting()
+    doc = workflow(
+        node("start", "manual_trigger"),
+        node("gate", "if", config={"condition": "{{ $input.ok }}"}),
+        node("ship", "count"),
+        node("hold", "count"),
+        connections=[
+            conn("start", "gate"),
+            conn("gate", "ship", sourcePort="true"),
+            conn("gate", "hold", sourcePort="false"),
+        ],
+    )
+    async with Engine(make_storage(), counting.registry) as engine:
+        first = await engine.execute(doc, {"ok": False, "qty": 3})
+        plain = await engine.retry(first.id, from_node="ship")
+        merged = await engine.retry(first.id, from_node="ship", input_overrides={"qty": 5})
+        with pytest.raises(WorkflowValidationError) as caught:
+            await engine.retry(first.id, from_node=["ship"])  # type: ignore[arg-type]
+    assert caught.value.details[0]["field"] == "fromNode"
+    assert plain.node("ship").input == {"ok": False, "qty": 3}
+    assert merged.node("ship").input == {"ok": False, "qty": 5}
+    assert counting.calls == {"hold": 1, "ship": 2}
+
+
 async def test_partial_run_reuses_the_latest_upstream_outputs(make_storage: StorageFactory) -> None:
     """runPartial starts at a node, taking upstream outputs from the latest execution."""
     counting = Counting()
@@ -181,6 +211,10 @@ async def test_breakpoint_pauses_and_resume_continues(make_storage: StorageFacto
         assert counting.calls["b"] == 1  # from the non-debug run above
         paused = await engine.get_execution(execution.id)
         assert paused.options["pausedAt"] == "b"
+        with pytest.raises(WorkflowValidationError) as caught:  # "no" is no boolean: refused
+            await engine.resume(execution.id, step="no")  # type: ignore[arg-type]
+        assert caught.value.details[0]["field"] == "step"
+        assert await engine.storage.get_status(execution.id) is ExecutionStatus.PAUSED
         await engine.resume(execution.id, step=True)
         await wait_for_status(engine, execution.id, ExecutionStatus.PAUSED)
         assert (await engine.get_execution(execution.id)).options["pausedAt"] == "c"

@@ -172,6 +172,12 @@ async def test_list_filters_paginates_and_counts(make_storage: StorageFactory) -
         ({"offset": -5}, "offset"),
         ({"started_after": "yesterday"}, "startedAfter"),
         ({"workflow_id": 5}, "workflowId"),  # matched no execution before
+        ({"started_after": 10**400}, "startedAfter"),  # a raw OverflowError before
+        ({"started_before": float("nan")}, "startedBefore"),  # all or nothing, by backend
+        ({"started_before": float("inf")}, "startedBefore"),
+        ({"limit": " 5"}, "limit"),  # int() takes these; a URL's digits are digits
+        ({"limit": "1_0"}, "limit"),
+        ({"offset": "\u0663"}, "offset"),  # ARABIC-INDIC DIGIT THREE
     ],
 )
 async def test_bad_filters_name_the_field(filters: dict[str, object], field: str) -> None:

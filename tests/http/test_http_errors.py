@@ -45,6 +45,18 @@ async def test_bad_list_query_is_400_naming_the_field(
     assert [d["field"] for d in error["details"]] == [field]
 
 
+async def test_list_counts_are_checked_as_from_python(client: httpx.AsyncClient) -> None:
+    """limit and offset say what the Python API says of them (as the docs show), every bad
+    value at once; an offset past 32 bits is fine, as from Python."""
+    response = await client.get("/executions", params={"limit": "-1", "status": "bogus"})
+    error = error_of(response, 400, "VALIDATION_ERROR")
+    assert [d["field"] for d in error["details"]] == ["status", "limit"]
+    assert error["details"][1] == {"field": "limit", "message": "'-1' is not an integer >= 1"}
+    far = await client.get("/executions", params={"offset": "3000000000"})
+    assert far.status_code == 200
+    assert far.json()["pagination"]["offset"] == 3_000_000_000
+
+
 async def test_bad_stats_period_is_400(client: httpx.AsyncClient) -> None:
     """period outside day/week/month answers 400."""
     answer = await client.get("/executions/stats", params={"period": "year"})

@@ -60,7 +60,7 @@ class CredentialsApi:
         if kind is not None and kind not in CREDENTIAL_TYPES:
             raise ApiError.field("type", f"{kind!r} is not one of: {', '.join(CREDENTIAL_TYPES)}")
         limit = query_int(request, "limit", default=20, minimum=1, maximum=_PAGE)
-        offset = query_int(request, "offset", default=0, minimum=0, maximum=2**31)
+        offset = query_int(request, "offset", default=0, minimum=0)
         found = [c for c in await self.store.list() if kind is None or c.type == kind]
         page = found[offset : offset + limit]
         return success(

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from .._exceptions import WorkflowValidationError
 from ..runtime import Execution, ExecutionMode
 from ._envelope import ApiError, Json, guarded, success, validation_status
-from ._requests import field, object_body, query_bool, query_int, string_list
+from ._requests import field, object_body, query_bool, string_list
 
 if TYPE_CHECKING:
     from ..graph import Workflow
@@ -140,18 +140,18 @@ class ExecutionsApi:
 
     async def index(self, request: Request) -> Response:
         query = request.query_params
-        # Bounded here too: an offset past 64 bits would overflow the storage's integers.
-        limit = query_int(request, "limit", default=20, minimum=1, maximum=1000)
-        offset = query_int(request, "offset", default=0, minimum=0, maximum=2**31)
+        # Checked by the engine, every bad value at once, as from Python.
+        limit_text, offset_text = query.get("limit", "20"), query.get("offset", "0")
         executions, total = await self.engine.list_executions(
             workflow_id=query.get("workflowId"),
             status=query.get("status"),
             mode=query.get("mode"),
             started_after=query.get("startedAfter"),
             started_before=query.get("startedBefore"),
-            limit=limit,
-            offset=offset,
+            limit=limit_text,
+            offset=offset_text,
         )
+        limit, offset = int(limit_text), int(offset_text)
         return success(
             {"executions": [execution.summary_dict() for execution in executions]},
             pagination=pagination(total, limit, offset),

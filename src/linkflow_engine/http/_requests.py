@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 import orjson
 from starlette.requests import Request
 
+from .._exceptions import WorkflowValidationError
+from ..runtime._queries import MAX_COUNT, parse_count
 from ._envelope import ApiError, Json
 
 __all__ = ["field", "json_body", "object_body", "query_bool", "query_int", "string_list"]
@@ -118,14 +120,14 @@ def query_bool(request: Request, name: str, *, default: bool = False) -> bool:
     raise ApiError.field(name, f"{value!r} is not true or false")
 
 
-def query_int(request: Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
+def query_int(
+    request: Request, name: str, *, default: int, minimum: int, maximum: int = MAX_COUNT
+) -> int:
+    """A whole-number query value, checked as the Python API checks counts (digits only)."""
     value = request.query_params.get(name)
     if value is None:
         return default
     try:
-        number = int(value)
-    except ValueError:
-        raise ApiError.field(name, f"{value!r} is not an integer") from None
-    if not minimum <= number <= maximum:
-        raise ApiError.field(name, f"must be between {minimum} and {maximum}")
-    return number
+        return parse_count(value, name, minimum=minimum, maximum=maximum)
+    except WorkflowValidationError as error:
+        raise ApiError.field(name, error.details[0]["message"]) from None

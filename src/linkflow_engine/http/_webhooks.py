@@ -81,7 +81,7 @@ class WebhooksApi:
         await self.dispatcher.nodes.refresh()
         workflow_id = request.query_params.get("workflowId") or None
         limit = query_int(request, "limit", default=20, minimum=1, maximum=1000)
-        offset = query_int(request, "offset", default=0, minimum=0, maximum=2**31)
+        offset = query_int(request, "offset", default=0, minimum=0)
         found = await self.store.list(workflow_id=workflow_id)
         page = [w.to_json(_base_url(request)) for w in found[offset : offset + limit]]
         return success({"webhooks": page}, pagination=pagination(len(found), limit, offset))

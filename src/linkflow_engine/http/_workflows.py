@@ -66,7 +66,7 @@ class WorkflowsApi:
         if sort not in SORTS:
             raise ApiError.field("sort", f"{sort!r} is not one of: {', '.join(SORTS)}")
         limit = query_int(request, "limit", default=20, minimum=1, maximum=_PAGE)
-        offset = query_int(request, "offset", default=0, minimum=0, maximum=2**31)
+        offset = query_int(request, "offset", default=0, minimum=0)
         workflows, total = await self._page(status, sort, limit, offset)
         return success(
             {"workflows": [stored_document(workflow) for workflow in workflows]},

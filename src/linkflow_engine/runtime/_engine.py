@@ -345,6 +345,10 @@ class Engine(EngineHistory):
         """Resume a paused (debug mode) execution, here or in the process that holds it;
         with ``step=True`` it runs one node and pauses again. ExecutionConflictError unless
         the execution is paused."""
+        if not isinstance(step, bool):  # "no" would count as true
+            raise WorkflowValidationError(
+                [{"field": "step", "message": f"{step!r} is not a boolean"}]
+            )
         return await self._control.resume(execution_id, step=step)
 
     async def recover(self) -> list[str]:

@@ -32,6 +32,10 @@ def _enum(value: Any, kind: type[ExecutionStatus] | type[ExecutionMode], field: 
         ) from None
 
 
+_MOMENTS = 253_402_300_800
+"""Seconds from 1970 to the end of the year 9999 (before 1970: as many back, past year 1)."""
+
+
 def _moment(value: Any, field: str) -> float | None:
     if value is None:
         return None
@@ -40,7 +44,11 @@ def _moment(value: Any, field: str) -> float | None:
             raise WorkflowValidationError([_problem(field, "a datetime needs a time zone")])
         return value.timestamp()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        if abs(value) <= _MOMENTS:  # (never for NaN)
+            return float(value)
+        raise WorkflowValidationError(
+            [_problem(field, f"{value!r} is not a time in seconds since 1970 (year 1 to 9999)")]
+        )
     if isinstance(value, str):
         try:
             return parse_timestamp(value)
@@ -59,11 +67,8 @@ def parse_count(value: Any, field: str, *, minimum: int = 0, maximum: int = MAX_
     """A whole number (or its text, as from a URL) from ``minimum`` to ``maximum``; not a bool,
     which Python counts as one."""
     number = value
-    if isinstance(value, str):
-        try:
-            number = int(value)
-        except ValueError:
-            number = None
+    if isinstance(value, str):  # digits only: int() would also take " 5", "1_0" or "٣"
+        number = int(value) if value.isascii() and value.isdigit() and len(value) < 20 else None
     if not isinstance(number, int) or isinstance(number, bool) or number < minimum:
         raise WorkflowValidationError(
             [_problem(field, f"{value!r} is not an integer >= {minimum}")]

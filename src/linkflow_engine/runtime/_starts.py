@@ -104,6 +104,8 @@ def retry_starts(
     start): that node and what is downstream run again, with ``input_overrides`` merged into the
     node's recorded input; every other node that settled is reused."""
     graph = plan.graph
+    if from_node is not None and not isinstance(from_node, str):
+        raise _invalid("fromNode", f"{from_node!r} is not a node id (a string)")
     node_id = from_node or _failed_node(original, graph) or default_starts[0][0]
     if node_id not in graph.nodes:
         raise _invalid("fromNode", f"no node with id {node_id!r} in the workflow")
@@ -136,8 +138,8 @@ def _retry_input(
         base = original.node(node_id).input
     except KeyError:
         base = None
-    if base is None:
-        base = dict(default_starts).get(node_id)
+    if base is None:  # never ran: a start node's input, else the execution's own
+        base = dict(default_starts).get(node_id, original.input_data)
     if not overrides:
         return base
     return {**base, **overrides} if isinstance(base, dict) else dict(overrides)
