@@ -7,6 +7,7 @@ only a notification can explain a run that reacts in time.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anyio
 import psycopg
@@ -117,3 +118,35 @@ async def test_listeners_killed_by_the_server_listen_again(
         await cancel_reaches_the_run(runner, other, counting)
     warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
     assert sum("lost the connection" in message for message in warnings) == 2
+
+
+async def test_a_check_stuck_on_a_row_lock_does_not_hold_back_the_other_runs(
+    make_postgres_storage: StorageFactory,
+) -> None:
+    """Another session holds the row of one execution's lease (a statement waiting on it
+    never returns meanwhile): the engine's other run still renews its lease and runs once
+    (before, every check waited behind the stuck one, that lease expired, and the other
+    engine took the execution over and ran its node a second time)."""
+    calls: list[str] = []
+
+    async def nap(ctx: Any) -> dict[str, Any]:
+        calls.append(ctx.execution.id)
+        await anyio.sleep(5)
+        return {}
+
+    counting = Counting()
+    counting.registry.register("nap", nap)
+    terms: dict[str, Any] = {"lease_ttl": 1.0, "poll_interval": 0.1}
+    schema = make_postgres_storage().schema  # type: ignore[attr-defined]
+    async with Engine(make_postgres_storage(), counting.registry, **terms) as runner:
+        held = await runner.execute(chain(node("n", "nap")), wait=False)
+        other = await runner.execute(chain(node("n", "nap")), wait=False)
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN) as locker:
+            await locker.execute(
+                f'SELECT 1 FROM "{schema}".leases WHERE execution_id = %s FOR UPDATE', (held.id,)
+            )
+            async with Engine(make_postgres_storage(), counting.registry, **terms) as second:
+                await anyio.sleep(4)  # four leases' time with the row held
+                await locker.rollback()
+                await wait_for_status(second, other.id, ExecutionStatus.COMPLETED)
+    assert calls.count(other.id) == 1

@@ -471,3 +471,33 @@ async def test_a_cancel_end_waits_while_the_run_here_has_not_written_the_end(
 
 async def event_types(engine: Engine, execution_id: str) -> list[str]:
     return [event.data["type"] for event in await engine.storage.list_events(execution_id)]
+
+
+class FailsFirstRecoveryRead(Wrapped):
+    """A storage whose first read of the executions to recover fails (a busy database)."""
+
+    def __init__(self, inner: Storage) -> None:
+        super().__init__(inner)
+        self.failures = 0
+
+    async def recoverable_executions(self, *, now: float) -> list[str]:
+        if not self.failures:
+            self.failures += 1
+            raise StorageError("database is locked")
+        return list(await self.inner.recoverable_executions(now=now))
+
+
+async def test_an_engine_starts_when_its_recovery_at_start_fails(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """The recovery an engine runs as it starts meets a storage error: the engine starts all
+    the same (before, ``async with Engine(...)`` raised an ExceptionGroup), and its periodic
+    recovery takes the execution up."""
+    calls: list[str] = []
+    registry = napping(calls, seconds=0.5)
+    execution_id = await left_running(make_shared_storage, registry, chain(node("n", "nap")))
+    storage = FailsFirstRecoveryRead(make_shared_storage())
+    async with Engine(storage, registry, lease_ttl=0.3, poll_interval=0.05) as engine:  # type: ignore[arg-type]
+        assert storage.failures == 1
+        await until_status(engine, execution_id, ExecutionStatus.COMPLETED)
+    assert calls == [execution_id, execution_id]

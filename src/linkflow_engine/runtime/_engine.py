@@ -9,6 +9,7 @@ executions goes through it: execute, retry, cancel, resume, read, prune.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 import weakref
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from ..storage.base import FireKey, Storage
 
 __all__ = ["Engine"]
+
+logger = logging.getLogger("linkflow_engine.runtime")
 
 _validated: weakref.WeakKeyDictionary[Workflow, set[int]] = weakref.WeakKeyDictionary()
 
@@ -189,9 +192,17 @@ class Engine(EngineHistory):
             if self._keeper is not None:
                 _start_service(stack, self._task_group, self._watch)
                 if self._recover_at_start:
-                    await self.recover()
+                    await self._recover_at_first()
             self._exit_stack = stack.pop_all()
         return self
+
+    async def _recover_at_first(self) -> None:
+        """Recovery at start: an error (a busy database, a dropped connection) does not stop
+        the engine from starting; its periodic recovery tries again within a lease's time."""
+        try:
+            await self.recover()
+        except Exception:
+            logger.exception("recovering interrupted executions at start failed: tried again soon")
 
     async def _watch(self) -> None:
         assert self._keeper is not None

@@ -130,11 +130,17 @@ class Keeper:
             await self._check_safely(run)
 
     async def _check_safely(self, run: ExecutionRun) -> None:
-        try:
-            async with self._checking:
-                await self._check(run)
-        except Exception:  # a storage hiccup must not stop the watch of the others
-            logger.exception("checking execution %s failed", run.execution.id)
+        # Bounded: one check stuck in the database (a statement waiting on a row lock, a
+        # connection gone silent) would hold back the renewals of every other run, whose
+        # leases would then expire and be taken over while they run.
+        with anyio.move_on_after(self.lease_ttl / 3) as bound:
+            try:
+                async with self._checking:
+                    await self._check(run)
+            except Exception:  # a storage hiccup must not stop the watch of the others
+                logger.exception("checking execution %s failed", run.execution.id)
+        if bound.cancelled_caught:
+            logger.warning("checking execution %s took too long: given up", run.execution.id)
 
     async def _check(self, run: ExecutionRun) -> None:
         execution_id = run.execution.id
