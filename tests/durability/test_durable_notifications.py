@@ -150,3 +150,28 @@ async def test_a_check_stuck_on_a_row_lock_does_not_hold_back_the_other_runs(
                 await locker.rollback()
                 await wait_for_status(second, other.id, ExecutionStatus.COMPLETED)
     assert calls.count(other.id) == 1
+
+
+async def test_pooled_connections_the_server_dropped_are_replaced_before_use(
+    make_postgres_storage: StorageFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server ends the pool's idle connections (a restart, an idle timeout): whatever
+    takes one next (a run's write, the callbacks' poll) gets a fresh one instead (before, it
+    met the dead connection and failed)."""
+    schema = make_postgres_storage().schema  # type: ignore[attr-defined]
+    name = f"lf_{schema}"
+    storage = PostgresStorage(f"{POSTGRES_DSN}?application_name={name}", schema=schema)
+    async with Engine(storage) as engine:
+        first = await engine.execute(chain("noop"))
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as admin:
+            ended = await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s AND query NOT LIKE 'LISTEN%%'",
+                (name,),
+            )
+            assert len(await ended.fetchall()) >= 1
+        await anyio.sleep(0.6)  # the callbacks' poll (every 0.5 s) takes one meanwhile
+        second = await engine.execute(chain("noop"))
+    assert first.status is ExecutionStatus.COMPLETED
+    assert second.status is ExecutionStatus.COMPLETED
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
