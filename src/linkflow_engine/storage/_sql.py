@@ -92,11 +92,12 @@ STATS_FINISHED = (
     "AND finished_at IS NOT NULL"
 )
 # Rank within each workflow, newest first; only finished executions are ever selected, and
-# not one whose lease a run still holds (``{held}``, the backend's test of ``ranked.id``, its
-# last parameter the time): a run cancelled from elsewhere writes its end after the cancel.
+# not one whose lease a run still holds (``{held}``, the backend's test of a ``ranked`` row,
+# which has the executions' columns ``{lease}`` too; its last parameter the time): a run
+# cancelled from elsewhere writes its end after the cancel.
 PRUNE_CANDIDATES = """
 SELECT id FROM (
-  SELECT id, status, created_at,
+  SELECT id, status, created_at, {lease}
     ROW_NUMBER() OVER (PARTITION BY workflow_id ORDER BY created_at DESC, id DESC) AS rank
   FROM executions
 ) ranked

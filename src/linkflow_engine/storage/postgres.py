@@ -114,10 +114,11 @@ async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:
     connection.adapters.register_dumper(str, _TextDumper)
 
 
-_HELD = (
-    "EXISTS (SELECT 1 FROM leases h WHERE h.execution_id = ranked.id AND h.owner IS NOT NULL "
-    "AND h.expires_at > ?)"
-)
+_HELD = {
+    "lease": "",
+    "held": "EXISTS (SELECT 1 FROM leases h WHERE h.execution_id = ranked.id "
+    "AND h.owner IS NOT NULL AND h.expires_at > ?)",
+}
 """Prune's test of an execution whose lease a run holds (see _sql.PRUNE_CANDIDATES)."""
 
 
@@ -494,7 +495,7 @@ class PostgresStorage:
             return 0
         where, values = condition
         values.append(_sql.pruned_before(now))
-        candidates = pg(_sql.PRUNE_CANDIDATES.format(condition=where, held=_HELD))
+        candidates = pg(_sql.PRUNE_CANDIDATES.format(condition=where, **_HELD))
         async with self.pool.connection() as connection, connection.transaction():
             ids = [
                 row[0] for row in await (await connection.execute(candidates, values)).fetchall()

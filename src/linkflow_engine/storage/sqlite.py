@@ -69,10 +69,10 @@ copying, checksumming and writing. Measured on the W3 chain, 4096 against 2048 i
 fresh processes: about 10% off the SQLite figure (a node's write alone: 22.0 -> 18.9 µs), with
 the list and stats queries at 1M executions unchanged (1.37 -> 0.97 ms, 106 -> 113 ms)."""
 
-_HELD = (
-    "EXISTS (SELECT 1 FROM executions h WHERE h.id = ranked.id AND h.lease_owner IS NOT NULL "
-    "AND h.lease_expires > ?)"
-)
+_HELD = {
+    "lease": "lease_owner, lease_expires,",
+    "held": "(lease_owner IS NOT NULL AND lease_expires > ?)",
+}
 """Prune's test of an execution whose lease a run holds (see _sql.PRUNE_CANDIDATES)."""
 
 
@@ -479,7 +479,7 @@ class SQLiteStorage:
             db.execute("DELETE FROM pruned")
             db.execute(
                 "INSERT INTO pruned SELECT num FROM executions WHERE id IN "
-                f"({_sql.PRUNE_CANDIDATES.format(condition=where, held=_HELD)})",
+                f"({_sql.PRUNE_CANDIDATES.format(condition=where, **_HELD)})",
                 values,
             )
             for table in ("node_executions", "logs", "events"):  # each a range of keys
