@@ -151,6 +151,29 @@ async def test_a_retry_from_a_node_that_never_ran_takes_the_start_input(
     assert counting.calls == {"hold": 1, "ship": 2}
 
 
+async def test_a_retry_from_a_node_that_ran_with_no_input_gives_it_none_again(
+    make_storage: StorageFactory,
+) -> None:
+    """A node that ran with ``None`` as its input (its upstream emitted nothing) gets ``None``
+    again, as recorded, not the execution's input."""
+    registry = NodeRegistry()
+
+    @registry.register("nothing")
+    async def nothing(ctx: Any) -> None:
+        return None
+
+    @registry.register("seen")
+    async def seen(ctx: Any) -> dict[str, Any]:
+        return {"input": ctx.input}
+
+    doc = workflow(node("start", "manual_trigger"), node("a", "nothing"), node("b", "seen"))
+    async with Engine(make_storage(), registry) as engine:
+        first = await engine.execute(doc, {"ok": True})
+        again = await engine.retry(first.id, from_node="b")
+    assert first.node("b").input is None
+    assert again.node("b").input is None
+
+
 async def test_partial_run_reuses_the_latest_upstream_outputs(make_storage: StorageFactory) -> None:
     """runPartial starts at a node, taking upstream outputs from the latest execution."""
     counting = Counting()

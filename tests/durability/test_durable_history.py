@@ -14,6 +14,7 @@ from durable_storages import StorageFactory
 from builders import chain, conn, node, workflow
 from linkflow_engine import (
     Engine,
+    ExecutionNotFoundError,
     ExecutionStatus,
     NodeRegistry,
     NodeStatus,
@@ -392,6 +393,39 @@ async def test_a_run_whose_execution_is_deleted_leaves_it_quietly(
     assert counting.calls == {"s": 1}
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
     assert any("was deleted while it ran" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_awaited_run_whose_execution_is_deleted_raises_not_found(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """The caller awaiting ``execute`` learns that the execution is gone (it does not get a
+    record that says ``running``)."""
+    counting = Counting()
+    doc = chain(node("s", "slow", config={"seconds": 30}), "noop")
+    async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as runner:
+
+        async def delete_when_started() -> None:
+            with anyio.fail_after(10):
+                while counting.calls["s"] == 0:
+                    await anyio.sleep(0.01)
+            (running,), _ = await runner.list_executions()
+            other = make_shared_storage()
+            await other.open()
+            try:
+                await other.transition_execution(
+                    running.id,
+                    expected=[ExecutionStatus.RUNNING],
+                    status=ExecutionStatus.COMPLETED,
+                    finished_at=time.time(),
+                )
+                await other.prune(keep_last_per_workflow=0, now=time.time() + 3600)
+            finally:
+                await other.aclose()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(delete_when_started)
+            with pytest.raises(ExecutionNotFoundError):
+                await runner.execute(doc)
 
 
 async def test_a_cancel_then_a_prune_on_memory_storage_leave_the_run_quietly(

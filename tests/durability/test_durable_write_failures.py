@@ -201,3 +201,69 @@ async def test_a_cancel_during_a_postgres_write_waits_for_it(
     assert stored.node("a").status is NodeStatus.COMPLETED
     assert stored.node("a").output["last"] == "a"
     assert [n.sequence for n in stored.node_executions] == [0, 1, 2]
+
+
+async def test_a_loop_that_retries_does_not_run_its_body_again_after_a_failed_write(
+    make_shared_storage: StorageFactory,
+) -> None:
+    """A body node's write fails under a loop node that retries on failure: the run stops at
+    once, with no attempt of the loop (which would run its body's handlers again)."""
+    counting = Counting()
+    document = workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": [1, 2, 3]}, retryOnFail=True, maxRetries=2),
+        node("body", "count"),
+        connections=[conn("start", "each"), conn("each", "body", sourcePort="loop")],
+    )
+    storage = RefusesWrites(
+        make_shared_storage(),
+        lambda run: run.node_id == "body" and run.status is NodeStatus.COMPLETED,
+        locked,
+    )
+    async with Engine(storage, counting.registry, recover=False) as engine:  # type: ignore[arg-type]
+        with pytest.raises(StorageError, match="database is locked"):
+            await engine.execute(document)
+        assert counting.calls == {"body": 1}
+
+
+class FailsSideBySide(RefusesWrites):
+    """The writes of ``a`` and ``b`` are under way at once (neither can be cancelled, as on
+    PostgreSQL): ``a``'s fails; ``b``'s fails too when ``both``, else it is stored."""
+
+    both = False
+
+    async def save_progress(self, execution_id: str, **progress: Any) -> None:
+        nodes = {n.node_id for n in progress.get("nodes", ()) if n.status is NodeStatus.COMPLETED}
+        if "a" in nodes:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.05)
+            raise StorageError("server closed the connection (a)")
+        if "b" in nodes:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.15)
+            if self.both:
+                raise StorageError("server closed the connection (b)")
+        await self.inner.save_progress(execution_id, **progress)
+
+
+@pytest.mark.parametrize("both", [True, False])
+async def test_writes_failing_side_by_side_raise_the_first_error_and_start_nothing_more(
+    make_shared_storage: StorageFactory, both: bool
+) -> None:
+    """Two branches' writes are under way when the first fails: ``execute`` raises that one
+    storage error (not a group of both), and no node starts after it, even behind a write
+    that went through (before, ``b``'s next node ran on a run already stopped)."""
+    counting = Counting()
+    document = workflow(
+        node("start", "manual_trigger"),
+        node("a", "count"),
+        node("b", "count"),
+        node("b2", "count"),
+        connections=[conn("start", "a"), conn("start", "b"), conn("b", "b2")],
+    )
+    storage = FailsSideBySide(make_shared_storage(), lambda run: False, locked)
+    storage.both = both
+    async with Engine(storage, counting.registry, recover=False) as engine:  # type: ignore[arg-type]
+        with pytest.raises(StorageError, match=r"\(a\)"):
+            await engine.execute(document)
+    assert counting.calls == {"a": 1, "b": 1}

@@ -149,9 +149,9 @@ class Keeper:
         pauses = run.pauses
         try:
             status = await self.storage.get_status(execution_id)
-        except ExecutionNotFoundError:  # deleted meanwhile: nothing is left to run or write
-            logger.warning("execution %s was deleted while it ran: leaving it", execution_id)
+        except ExecutionNotFoundError as error:  # deleted meanwhile: nothing left to write
             run.recorder.lease = None
+            run.recorder.broken = error  # what its run raises, as a write would have
             run.abandon()
             return
         if status is ExecutionStatus.CANCELLED:

@@ -94,6 +94,7 @@ class NodeSteps:
         self, walk: Walk, node_id: str, arrivals: list[Arrival]
     ) -> dict[str, Any] | None:
         """Run one node; returns what it emitted by port (None when it emitted nothing)."""
+        self.recorder.check_intact()  # a write failed beside it: no node starts after that
         node = self.plan.graph.nodes[node_id]
         node_type = self.plan.types[node_id]
         if self.debug and self._breaks_at(node):
@@ -188,6 +189,7 @@ class NodeSteps:
             try:
                 return await self._call(node, ctx)
             except Exception as error:
+                self.recorder.check_intact()  # a failed write under it is no attempt's failure
                 code = error_code(error)
                 if not policy.should_retry(error, code, attempt):
                     raise

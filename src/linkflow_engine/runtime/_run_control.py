@@ -167,7 +167,10 @@ class RunControl:
         execution_id = run.execution.id
         try:
             await self._run(run)
-        except Exception:
+        except Exception as error:
+            if _deleted(execution_id)(error):  # nothing left to run, nor to recover
+                logger.warning("execution %s was deleted while it ran: left it", execution_id)
+                return
             if not self._storage.durable:
                 logger.exception("execution %s stopped on an error", execution_id)
                 return
@@ -204,21 +207,16 @@ class RunControl:
                 run.recorder.lease = None
                 run.abandon()
                 execution = run.execution
-            except* ExecutionNotFoundError as group:
-                # A write found the execution gone (deleted meanwhile): nothing is left to run.
-                _gone, others = group.split(_deleted(execution_id))
-                if others is not None:
-                    raise others from None
-                logger.warning("execution %s was deleted while it ran: leaving it", execution_id)
-                run.recorder.lease = None
-                run.abandon()
-                execution = run.execution
         except ExceptionGroup as group:  # the run's task groups wrap what they raise
-            raise _sole_error(group) from None
+            # A write failed, and the run stopped on it (beside it, others may have met the
+            # same storage): that error is what the run raises.
+            raise run.recorder.broken or _sole_error(group) from None
         finally:
             del self._runs[execution_id]
             if self._keeper is not None:
                 await self._keeper.release(run)
+        if run.recorder.broken is not None:  # found deleted by a check (see Keeper._check)
+            raise run.recorder.broken
         if not run.recorder.abandoned:
             await self._on_end(execution, run.deliveries)
         return execution

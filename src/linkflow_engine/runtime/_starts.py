@@ -135,10 +135,12 @@ def _retry_input(
     default_starts: Sequence[tuple[str, Any]],
 ) -> Any:
     try:
-        base = original.node(node_id).input
+        record: NodeExecution | None = original.node(node_id)
     except KeyError:
-        base = None
-    if base is None:  # never ran: a start node's input, else the execution's own
+        record = None
+    if record is not None and record.started_at is not None:  # what it ran with, None too
+        base = record.input
+    else:  # never ran: a start node's input, else the execution's own
         base = dict(default_starts).get(node_id, original.input_data)
     if not overrides:
         return base

@@ -425,6 +425,7 @@ class PostgresStorage:
         with anyio.CancelScope(shield=True):
             async with self.pool.connection() as connection:
                 await write_progress(connection, execution_id, writes, fence)
+        await anyio.lowlevel.checkpoint_if_cancelled()  # the cancel the write held back
 
     async def append_logs(
         self, execution_id: str, entries: Sequence[LogEntry], *, fence: int | None = None
