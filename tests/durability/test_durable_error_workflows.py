@@ -90,3 +90,35 @@ async def test_an_attempt_made_again_starts_no_second_execution(
     assert total == 1
     assert executions[0].id == alert.id
     assert second.message == f"Error workflows attempt 2: wf-alert started as {alert.id}"
+
+
+@pytest.mark.slow
+def test_engines_closing_at_once_hand_an_error_workflow_back_untried(
+    shared: tuple[str, StorageFactory],
+) -> None:
+    """A failure whose process died before its error workflow started, then engines that
+    open the database and close at once (``linkflow executions list``, say), each while its
+    first round of deliveries begins: none of them counts an attempt (before, each counted a
+    failed one, "the engine is not running", and the seventh gave the error workflow up
+    without its ever starting). The next engine that stays starts it."""
+    target, make_storage = shared
+    worker = subprocess.run(
+        [sys.executable, str(WORKER), *target.split(" ", 1)], capture_output=True, timeout=60
+    )
+    assert worker.returncode == -9, worker.stderr.decode()
+
+    async def open_and_close() -> None:
+        async with Engine(make_storage(), recover=False) as engine:
+            await engine.list_executions()
+
+    async def check() -> None:
+        for _ in range(8):
+            await open_and_close()
+        async with Engine(make_storage(), lease_ttl=1.0) as engine:
+            (failed,), _ = await engine.list_executions(workflow_id="wf-billing")
+            (alert,) = await finished_runs(engine, "wf-alert", 1)
+            (line,) = await attempt_lines(engine, failed.id, 1)
+        assert alert.status is ExecutionStatus.COMPLETED
+        assert line.message == f"Error workflows attempt 1: wf-alert started as {alert.id}"
+
+    anyio.run(check)

@@ -219,14 +219,21 @@ class CallbackService:
             self._attempting.discard(delivery["id"])
 
     async def _attempt(self, delivery: dict[str, Any]) -> None:
-        claimed = await self.storage.claim_delivery(
-            delivery["id"], due_at=delivery["nextAttemptAt"], until=self.clock() + CLAIM_SECONDS
-        )
+        # Whole, or an engine closing meanwhile would leave it claimed, stored or not, and
+        # every engine would wait out the claim before trying it (see the hand-back below).
+        with anyio.CancelScope(shield=True):
+            claimed = await self.storage.claim_delivery(
+                delivery["id"], due_at=delivery["nextAttemptAt"], until=self.clock() + CLAIM_SECONDS
+            )
         if not claimed:  # another engine on the storage is delivering it
             return
         attempt = delivery["attempts"] + 1
         name, target = self.targets.get(delivery["url"], ("Callback", None))
         try:
+            # An engine closing since this task was started (an attempt begun as it closes, a
+            # short-lived engine's first round) hands it back here: nothing before this point
+            # waited (SQLite's calls never do), so its cancel has not reached the attempt yet.
+            await anyio.lowlevel.checkpoint_if_cancelled()
             if target is not None:
                 outcome, error, final = await _call(target, delivery)
             else:
