@@ -54,6 +54,15 @@ def test_a_slot_late_by_less_than_the_grace_still_fires_normally() -> None:
     ]
 
 
+def test_a_grace_of_zero_still_fires_slots_the_scheduler_reaches_on_time() -> None:
+    """misfireGraceSeconds 0: a slot reached as the scheduler wakes (a few ms after it) fires
+    normally (before, every slot was missed: with skip none ever fired, with once each was a
+    catch-up); one reached later than the scheduler's wake-up allowance is missed."""
+    assert fires(60.01, misfireGraceSeconds=0, misfirePolicy="skip") == [Fire(60.0)]
+    assert fires(60.01, misfireGraceSeconds=0) == [Fire(60.0)]
+    assert fires(62.0, misfireGraceSeconds=0, misfirePolicy="skip") == []
+
+
 def test_the_defaults() -> None:
     """Defaults: once, limit 10, grace 5 s, overlap allow."""
     assert TriggerPolicy.from_config({}) == TriggerPolicy(

@@ -1,7 +1,7 @@
 """What fires when: on-time slots, misfires after downtime, and overlapping runs.
 
-A slot is *on time* when the scheduler reaches it less than ``misfireGraceSeconds`` late; it
-fires normally. Slots later than that were *missed* (the process was down, or the trigger had not
+A slot is *on time* when the scheduler reaches it less than ``misfireGraceSeconds`` late (or
+less than :data:`WAKE_ALLOWANCE`, whichever is longer); it fires normally. Slots later than that were *missed* (the process was down, or the trigger had not
 been looked at) and ``misfirePolicy`` decides:
 
 - ``skip``: none of them fires;
@@ -29,6 +29,9 @@ OverlapPolicy = Literal["allow", "skip", "queue"]
 QUEUE_LIMIT = 10
 # On-time slots one pass fires at most: a tiny interval with a long grace must not flood.
 _MAX_ON_TIME = 1000
+WAKE_ALLOWANCE = 1.0
+"""Seconds late a slot still counts on time whatever ``misfireGraceSeconds`` says: the
+scheduler's own time to wake up and reach it (with a grace of 0, every slot was missed)."""
 
 
 class Schedule(Protocol):
@@ -89,7 +92,7 @@ class Fire:
 def due_fires(schedule: Schedule, policy: TriggerPolicy, *, after: float, now: float) -> list[Fire]:
     """The fires due at ``now`` for slots later than ``after`` (the last slot already handled),
     oldest first: the missed ones the misfire policy keeps, then the on-time ones."""
-    missed_until = now - policy.grace
+    missed_until = now - max(policy.grace, WAKE_ALLOWANCE)
     on_time_from = max(after, missed_until)
     on_time = takewhile(lambda slot: slot <= now, schedule.slots_after(on_time_from))
     fires = [Fire(slot) for slot in islice(on_time, _MAX_ON_TIME)]
