@@ -161,6 +161,39 @@ async def test_all_runs_the_missed_slots_up_to_the_limit() -> None:
     assert fired == ["12:01", "12:02", "12:10", "12:11", "12:12", "12:13"]
 
 
+async def test_a_trigger_resumes_after_its_own_last_slot_whatever_its_siblings_fired() -> None:
+    """A workflow with an hourly trigger and one every 10 s: after downtime the hourly one
+    gets its catch-up run although the other fired 120 times since its last slot (before, its
+    resume point was looked for among the workflow's newest 100 scheduled runs only, and it
+    resumed from now, as if new)."""
+    storage, clock = MemoryStorage(), VirtualClock(datetime(2024, 5, 1, 13, 59, 30, tzinfo=UTC))
+    hourly = {**cron_trigger("0 * * * *"), "id": "hourly"}
+    fast = {**interval_trigger(10), "id": "fast"}
+    document = timed_workflow(hourly, after=[fast, {"id": "done", "type": "noop"}])
+    document["connections"] = [
+        {"source": "hourly", "target": "done"},
+        {"source": "fast", "target": "done"},
+    ]
+
+    async def hourly_slots(engine: Engine) -> list[str]:
+        executions, _ = await engine.list_executions(mode="schedule", limit=1000)
+        return sorted(
+            e.options["starts"][0][1]["scheduledTime"][11:16]
+            + ("*" if e.options["starts"][0][1].get("catchUp") else "")
+            for e in executions
+            if e.options["startNodeId"] == "hourly"
+        )
+
+    async with Engine(storage, clock=clock, scheduler=True) as engine:
+        await engine.save_workflow(document)
+        await clock.advance(timedelta(minutes=21))
+        assert await hourly_slots(engine) == ["14:00"]
+    await clock.advance(timedelta(hours=2, minutes=40))  # down until 17:00:30
+    async with Engine(storage, clock=clock, scheduler=True) as engine:
+        await clock.advance(timedelta(seconds=20))
+        assert await hourly_slots(engine) == ["14:00", "17:00*"]
+
+
 async def overlapping(overlap: str) -> list[Any]:
     """A 1-minute interval whose runs take 90 s, for 4 minutes."""
     clock = VirtualClock(datetime(2024, 5, 1, 12, tzinfo=UTC))

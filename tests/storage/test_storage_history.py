@@ -192,6 +192,22 @@ async def test_a_schedule_slot_is_recorded_once(storage: Storage, twin: Storage)
     assert await twin.record_fire(**{**slot, "node_id": "other"})
 
 
+async def test_the_last_fire_of_a_trigger_is_its_latest_recorded_slot(
+    storage: Storage, twin: Storage
+) -> None:
+    """last_fire: the latest slot recorded for that trigger (by any process, with or without
+    an execution), to the millisecond; None for a trigger never fired."""
+    assert await storage.last_fire(workflow_id="wf-1", node_id="cron") is None
+    await storage.record_fire(workflow_id="wf-1", node_id="cron", scheduled_at=T0 + 60.25)
+    await twin.record_fire(workflow_id="wf-1", node_id="cron", scheduled_at=T0)
+    await twin.record_fire(workflow_id="wf-1", node_id="other", scheduled_at=T0 + 3600)
+    await twin.record_fire(workflow_id="wf-2", node_id="cron", scheduled_at=T0 + 7200)
+    fired = make_execution("fired")
+    await storage.create_execution(fired, fire=("wf-1", "cron", T0 + 120.5))
+    assert await twin.last_fire(workflow_id="wf-1", node_id="cron") == T0 + 120.5
+    assert await storage.last_fire(workflow_id="wf-1", node_id="other") == T0 + 3600
+
+
 async def test_a_fire_is_recorded_with_its_execution_or_not_at_all(
     storage: Storage, twin: Storage
 ) -> None:

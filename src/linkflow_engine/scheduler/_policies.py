@@ -1,8 +1,9 @@
 """What fires when: on-time slots, misfires after downtime, and overlapping runs.
 
 A slot is *on time* when the scheduler reaches it less than ``misfireGraceSeconds`` late (or
-less than :data:`WAKE_ALLOWANCE`, whichever is longer); it fires normally. Slots later than that were *missed* (the process was down, or the trigger had not
-been looked at) and ``misfirePolicy`` decides:
+less than :data:`WAKE_ALLOWANCE`, whichever is longer); it fires normally. Slots later than that
+were *missed* (the process was down, or the trigger had not been looked at) and
+``misfirePolicy`` decides:
 
 - ``skip``: none of them fires;
 - ``once`` (default): one catch-up run, for the latest missed slot;

@@ -12,9 +12,9 @@ never fire a slot twice, and a slot is never recorded without its execution (a s
 execution could not be created, or that waited in a queue when the engine stopped, counts as
 missed). A slot dropped by the overlap policy is recorded alone (:meth:`Storage.record_fire`).
 
-Where a trigger's slots resume when the scheduler first sees it: after the slot of its latest
-``schedule`` execution when there is one (so downtime shows as missed slots, handled by the misfire
-policy), otherwise from now (a new trigger does not catch up on its past).
+Where a trigger's slots resume when the scheduler first sees it: after its latest recorded slot
+when there is one (so downtime shows as missed slots, handled by the misfire policy), otherwise
+from now (a new trigger does not catch up on its past).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..graph import Node, Workflow
-from ..runtime._records import ExecutionMode, ExecutionStatus, parse_timestamp
+from ..runtime._records import ExecutionMode, ExecutionStatus
 from ..storage.base import FireRecorded
 from ._policies import QUEUE_LIMIT, Fire, due_fires
 from ._triggers import TIMED_TRIGGERS, TimedTrigger, fingerprint, iso
@@ -123,15 +123,11 @@ class SchedulerService:
                 logger.warning("trigger %s/%s is not scheduled: %s", *key, error)
 
     async def _resume_point(self, workflow_id: str, node_id: str) -> float:
-        """The slot of the trigger's latest execution, else now."""
-        executions, _ = await self._engine.list_executions(
-            workflow_id=workflow_id, mode=ExecutionMode.SCHEDULE, limit=_PAGE
-        )
-        for execution in executions:
-            if execution.options.get("startNodeId") == node_id:
-                slot = parse_timestamp(_scheduled_time(execution.options))
-                return slot if slot is not None else execution.created_at
-        return self._engine.clock.now()
+        """The trigger's latest recorded slot (fired, or dropped by its overlap policy), else
+        now. (Its executions would tell too, but among the workflow's other triggers' they
+        are a search, and pruning forgets them.)"""
+        last = await self._engine.storage.last_fire(workflow_id=workflow_id, node_id=node_id)
+        return self._engine.clock.now() if last is None else last
 
     # -- firing ---------------------------------------------------------------------------
 
@@ -253,10 +249,3 @@ def _timed_nodes(workflow: Workflow) -> list[Node]:
     if workflow.id is None:
         return []
     return [n for n in workflow.nodes if n.type in TIMED_TRIGGERS and not n.disabled]
-
-
-def _scheduled_time(options: dict[str, Any]) -> str | None:
-    for _, data in options.get("starts") or ():
-        if isinstance(data, dict) and isinstance(data.get("scheduledTime"), str):
-            return str(data["scheduledTime"])
-    return None

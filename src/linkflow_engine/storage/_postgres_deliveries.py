@@ -54,6 +54,10 @@ class Deliveries:
         cursor = await self._execute(_sql.FIRE_INSERT, _sql.fire_params(fire, execution_id))
         return cursor.rowcount == 1
 
+    async def last_fire(self, workflow_id: str, node_id: str) -> float | None:
+        rows = await self._rows(_sql.FIRE_LAST, (workflow_id, node_id))
+        return _sql.fire_slot(rows[0][0])
+
     async def save(self, delivery: dict[str, Any]) -> None:
         await self._execute(DELIVERY_PUT, _sql.delivery_params(delivery))
 

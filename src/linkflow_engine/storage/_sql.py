@@ -107,6 +107,13 @@ WHERE status IN ('completed', 'failed', 'cancelled') AND ({condition}) AND NOT {
 
 # A schedule fire (workflow id, node id, slot in ms, execution id, recorded at), once per key.
 FIRE_INSERT = "INSERT INTO schedule_fires VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+# The latest slot recorded for a trigger (workflow id, node id), in ms: one step of the key.
+FIRE_LAST = "SELECT MAX(scheduled_ms) FROM schedule_fires WHERE workflow_id = ? AND node_id = ?"
+
+
+def fire_slot(scheduled_ms: int | None) -> float | None:
+    """A recorded slot (ms) as epoch seconds."""
+    return None if scheduled_ms is None else scheduled_ms / 1000
 
 
 def fire_params(fire: tuple[str, str, float], execution_id: str | None) -> tuple[Any, ...]:

@@ -358,6 +358,11 @@ class Storage(Protocol):
         before (by this or another process)."""
         ...
 
+    async def last_fire(self, *, workflow_id: str, node_id: str) -> float | None:
+        """The latest slot recorded for the trigger ``node_id`` of ``workflow_id`` (epoch
+        seconds UTC, to the millisecond), None when none is: where its schedule resumes."""
+        ...
+
     async def save_delivery(self, delivery: dict[str, Any]) -> None:
         """Insert (or replace, by ``id``) a webhook callback delivery::
 

@@ -375,6 +375,10 @@ class MemoryStorage:
         self._fires.add(key)
         return True
 
+    async def last_fire(self, *, workflow_id: str, node_id: str) -> float | None:
+        slots = [ms for w, n, ms in self._fires if (w, n) == (workflow_id, node_id)]
+        return max(slots) / 1000 if slots else None
+
     async def save_delivery(self, delivery: dict[str, Any]) -> None:
         stored = {"attempts": 0, "status": "pending", "lastError": None, **delivery}
         self._deliveries[delivery["id"]] = stored

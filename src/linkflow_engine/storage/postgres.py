@@ -527,6 +527,9 @@ class PostgresStorage:
     ) -> bool:
         return await self._deliveries.record_fire(workflow_id, node_id, scheduled_at, execution_id)
 
+    async def last_fire(self, *, workflow_id: str, node_id: str) -> float | None:
+        return await self._deliveries.last_fire(workflow_id, node_id)
+
     async def save_delivery(self, delivery: dict[str, Any]) -> None:
         await self._deliveries.save(delivery)
 

@@ -511,6 +511,10 @@ class SQLiteStorage:
         fired = self._db.execute(_sql.FIRE_INSERT, _sql.fire_params(fire, execution_id))
         return fired.rowcount == 1
 
+    async def last_fire(self, *, workflow_id: str, node_id: str) -> float | None:
+        (latest,) = self._db.execute(_sql.FIRE_LAST, (workflow_id, node_id)).fetchone()
+        return _sql.fire_slot(latest)
+
     async def save_delivery(self, delivery: dict[str, Any]) -> None:
         self._db.execute(DELIVERY_PUT, _sql.delivery_params(delivery))
 
