@@ -8,7 +8,7 @@ from typing import Any
 
 from sched_workflows import cron_trigger, interval_trigger, scheduled_times, timed_workflow
 
-from linkflow_engine import Engine, ExecutionStatus, NodeError
+from linkflow_engine import Engine, ExecutionStatus, NodeError, StorageError
 from linkflow_engine.nodes import NodeRegistry
 from linkflow_engine.storage.memory import MemoryStorage
 from linkflow_engine.testing import VirtualClock
@@ -192,6 +192,54 @@ async def test_a_trigger_resumes_after_its_own_last_slot_whatever_its_siblings_f
     async with Engine(storage, clock=clock, scheduler=True) as engine:
         await clock.advance(timedelta(seconds=20))
         assert await hourly_slots(engine) == ["14:00", "17:00*"]
+
+
+class RefusesScheduledRuns:
+    """Memory storage that cannot store the scheduled runs ``refused`` picks by their number
+    (1 for the first tried), as a busy database would; ``tries`` notes when each was tried."""
+
+    def __init__(self, clock: VirtualClock, refused: Any) -> None:
+        self.inner = MemoryStorage()
+        self.clock = clock
+        self.refused = refused
+        self.tries: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def create_execution(self, execution: Any, **terms: Any) -> Any:
+        if terms.get("fire") is not None:
+            self.tries.append(self.clock.now())
+            if self.refused(len(self.tries)):
+                raise StorageError("database is locked")
+        return await self.inner.create_execution(execution, **terms)
+
+
+async def test_a_slot_whose_run_could_not_be_stored_is_tried_again() -> None:
+    """The run of the 12:00:20 slot cannot be stored: the slot, not recorded, stays due and
+    the next pass starts it (before, the scheduler went on as if it had been handled, and no
+    scheduler ever ran it, whatever the misfire policy)."""
+    clock = VirtualClock(datetime(2024, 5, 1, 12, tzinfo=UTC))
+    storage = RefusesScheduledRuns(clock, lambda number: number == 2)
+    async with Engine(storage, clock=clock, scheduler=True) as engine:  # type: ignore[arg-type]
+        await engine.save_workflow(timed_workflow(interval_trigger(10)))
+        await clock.advance(timedelta(seconds=45))
+        fired = [t[11:19] for t in await scheduled_times(engine)]
+    assert fired == ["12:00:10", "12:00:20", "12:00:30", "12:00:40"]
+
+
+async def test_a_slot_that_never_starts_is_tried_less_and_less_often() -> None:
+    """No scheduled run can be stored: the slot is tried again after 1, 2, 4, 8... seconds
+    (up to a minute), not at every pass."""
+    clock = VirtualClock(datetime(2024, 5, 1, 12, tzinfo=UTC))
+    storage = RefusesScheduledRuns(clock, lambda number: True)
+    async with Engine(storage, clock=clock, scheduler=True) as engine:  # type: ignore[arg-type]
+        await engine.save_workflow(timed_workflow(interval_trigger(10)))
+        await clock.advance(timedelta(seconds=75))
+        _, total = await engine.list_executions()
+    first = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC).timestamp()
+    assert total == 0
+    assert [round(t - first) for t in storage.tries] == [0, 1, 3, 7, 15, 31, 63]
 
 
 async def overlapping(overlap: str) -> list[Any]:

@@ -9,8 +9,9 @@ Exactly once: a slot's key (workflow id, trigger node id, slot in UTC) is record
 write that creates its execution (:meth:`Storage.create_execution` with ``fire``); only the
 process whose write succeeded runs it, so schedulers in several processes, or one restarted,
 never fire a slot twice, and a slot is never recorded without its execution (a slot whose
-execution could not be created, or that waited in a queue when the engine stopped, counts as
-missed). A slot dropped by the overlap policy is recorded alone (:meth:`Storage.record_fire`).
+execution could not be stored stays due, tried again after a back-off; one that waited in a
+queue when the engine stopped counts as missed). A slot dropped by the overlap policy is
+recorded alone (:meth:`Storage.record_fire`).
 
 Where a trigger's slots resume when the scheduler first sees it: after its latest recorded slot
 when there is one (so downtime shows as missed slots, handled by the misfire policy), otherwise
@@ -40,6 +41,8 @@ __all__ = ["SchedulerService"]
 logger = logging.getLogger("linkflow_engine.scheduler")
 
 _PAGE = 100
+RETRY_CAP = 60.0
+"""Seconds at most between passes that try a slot whose run failed to start."""
 _FINISHED = ("execution.completed", "execution.failed", "execution.cancelled")
 
 
@@ -133,23 +136,37 @@ class SchedulerService:
 
     async def _fire_due(self, trigger: TimedTrigger, queued: TaskGroup) -> None:
         now = self._engine.clock.now()
+        if now < trigger.retry_at:
+            return
         for fire in due_fires(
             trigger.schedule, trigger.policy, after=trigger.handled_until, now=now
         ):
-            await self._start_or_hold(trigger, fire, queued)
+            if not await self._start_or_hold(trigger, fire, queued):
+                # Not stored (the storage busy or unreachable, say), so not recorded either:
+                # the slot stays due, and a later pass takes it up, on time within the grace,
+                # else as a missed slot by the misfire policy. Later passes wait longer after
+                # each such failure in a row, so a workflow that cannot start does not flood.
+                trigger.handled_until = fire.slot - 0.001  # (slots are whole milliseconds)
+                trigger.failures += 1
+                trigger.retry_at = now + min(2.0 ** (trigger.failures - 1), RETRY_CAP)
+                return
+        trigger.failures = 0
         trigger.handled_until = max(trigger.handled_until, now)
 
-    async def _start_or_hold(self, trigger: TimedTrigger, fire: Fire, queued: TaskGroup) -> None:
+    async def _start_or_hold(self, trigger: TimedTrigger, fire: Fire, queued: TaskGroup) -> bool:
+        """Start the slot's run, queue it, or drop it as the overlap policy says: False when
+        its run could not be started."""
         overlap = trigger.policy.overlap
         if overlap == "allow" or not await self._running(trigger):
-            await self._start(trigger, fire)
-        elif overlap == "queue" and trigger.queued < QUEUE_LIMIT:
+            return await self._start(trigger, fire)
+        if overlap == "queue" and trigger.queued < QUEUE_LIMIT:
             trigger.queued += 1
             queued.start_soon(self._start_when_idle, trigger, fire)
         elif await self._record_dropped(trigger, fire):
             logger.info(
                 "slot %s of %s dropped: the previous run goes on", iso(fire.slot), trigger.label()
             )
+        return True
 
     async def _record_dropped(self, trigger: TimedTrigger, fire: Fire) -> bool:
         """Record a slot the overlap policy drops (False when another process fired it)."""
@@ -171,7 +188,9 @@ class SchedulerService:
             finally:
                 trigger.queued -= 1
 
-    async def _start(self, trigger: TimedTrigger, fire: Fire) -> None:
+    async def _start(self, trigger: TimedTrigger, fire: Fire) -> bool:
+        """Start the slot's run (True also when another scheduler fired the slot); False when
+        it could not be stored, logged."""
         data: dict[str, Any] = {
             "scheduledTime": iso(fire.slot),
             "executionTime": iso(self._engine.clock.now()),
@@ -192,7 +211,11 @@ class SchedulerService:
             pass
         except Exception:
             # One broken workflow (say, a node type this process lacks) must not stop the others.
-            logger.exception("scheduled run of %s failed to start", trigger.label())
+            logger.exception(
+                "scheduled run %s of %s failed to start", iso(fire.slot), trigger.label()
+            )
+            return False
+        return True
 
     async def _running(self, trigger: TimedTrigger) -> list[str]:
         """Ids of the trigger's executions still running, in any process."""
@@ -221,7 +244,8 @@ class SchedulerService:
         upcoming = []
         for trigger in list(self._triggers.values()):
             try:
-                upcoming.append(_first(trigger.schedule.slots_after(trigger.handled_until)))
+                slot = _first(trigger.schedule.slots_after(trigger.handled_until))
+                upcoming.append(max(slot, trigger.retry_at))
             except Exception:
                 self._drop(trigger, "its next slot cannot be computed")
         return min(upcoming, default=None)

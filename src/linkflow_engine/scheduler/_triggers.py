@@ -89,6 +89,10 @@ class TimedTrigger:
     handled_until: float
     queued: int = 0
     queue_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+    failures: int = 0
+    """Passes in a row whose slot failed to start (its execution not stored)."""
+    retry_at: float = 0.0
+    """After such a pass, the time (engine clock) before which the trigger is left alone."""
 
     @property
     def key(self) -> tuple[str, str]:
