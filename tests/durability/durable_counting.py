@@ -27,6 +27,12 @@ class Counting:
             raise NodeError(f"{ctx.node.id} failed on purpose", details={"n": value.get("n")})
         return {**value, "n": value.get("n", 0) + 1, "last": ctx.node.id}
 
+    async def until_called(self, node_id: str) -> None:
+        """Return once ``node_id`` has run (started, for ``slow``)."""
+        with anyio.fail_after(10):  # liveness bound
+            while self.calls[node_id] == 0:
+                await anyio.sleep(0.01)
+
     async def slow(self, ctx: NodeContext) -> Any:
         self.calls[ctx.node.id] += 1
         await anyio.sleep(ctx.config.get("seconds", 30))

@@ -345,9 +345,7 @@ async def test_prune_right_after_a_cancel_from_another_engine_leaves_the_run_its
     async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as runner:
         execution = await runner.execute(doc, wait=False)
         async with Engine(make_shared_storage(), counting.registry) as other:
-            with anyio.fail_after(10):
-                while counting.calls["s"] == 0:
-                    await anyio.sleep(0.01)
+            await counting.until_called("s")
             await other.cancel(execution.id)
             assert await other.prune(keep_last_per_workflow=0) == 0
             with anyio.fail_after(10):  # liveness bound, not a speed check
@@ -362,6 +360,23 @@ async def test_prune_right_after_a_cancel_from_another_engine_leaves_the_run_its
             assert await other.prune(keep_last_per_workflow=0) == 1
 
 
+async def delete_by_hand(make_storage: StorageFactory, execution_id: str) -> None:
+    """Delete a running execution from storage, as by hand: ended and pruned, its lease and
+    all, by a storage that knows nothing of its run."""
+    storage = make_storage()
+    await storage.open()
+    try:
+        await storage.transition_execution(
+            execution_id,
+            expected=[ExecutionStatus.RUNNING],
+            status=ExecutionStatus.COMPLETED,
+            finished_at=time.time(),
+        )
+        assert await storage.prune(keep_last_per_workflow=0, now=time.time() + 3600) == 1
+    finally:
+        await storage.aclose()
+
+
 async def test_a_run_whose_execution_is_deleted_leaves_it_quietly(
     make_shared_storage: StorageFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -372,21 +387,8 @@ async def test_a_run_whose_execution_is_deleted_leaves_it_quietly(
     doc = chain(node("s", "slow", config={"seconds": 30}), "noop")
     async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as runner:
         execution = await runner.execute(doc, wait=False)
-        with anyio.fail_after(10):
-            while counting.calls["s"] == 0:
-                await anyio.sleep(0.01)
-        other = make_shared_storage()
-        await other.open()
-        try:
-            await other.transition_execution(
-                execution.id,
-                expected=[ExecutionStatus.RUNNING],
-                status=ExecutionStatus.COMPLETED,
-                finished_at=time.time(),
-            )
-            assert await other.prune(keep_last_per_workflow=0, now=time.time() + 3600) == 1
-        finally:
-            await other.aclose()
+        await counting.until_called("s")
+        await delete_by_hand(make_shared_storage, execution.id)
         with anyio.fail_after(10):  # liveness bound: the slow node would take 30 s
             while execution.node("s").status is NodeStatus.RUNNING:
                 await anyio.sleep(0.01)
@@ -405,22 +407,9 @@ async def test_an_awaited_run_whose_execution_is_deleted_raises_not_found(
     async with Engine(make_shared_storage(), counting.registry, poll_interval=0.05) as runner:
 
         async def delete_when_started() -> None:
-            with anyio.fail_after(10):
-                while counting.calls["s"] == 0:
-                    await anyio.sleep(0.01)
+            await counting.until_called("s")
             (running,), _ = await runner.list_executions()
-            other = make_shared_storage()
-            await other.open()
-            try:
-                await other.transition_execution(
-                    running.id,
-                    expected=[ExecutionStatus.RUNNING],
-                    status=ExecutionStatus.COMPLETED,
-                    finished_at=time.time(),
-                )
-                await other.prune(keep_last_per_workflow=0, now=time.time() + 3600)
-            finally:
-                await other.aclose()
+            await delete_by_hand(make_shared_storage, running.id)
 
         async with anyio.create_task_group() as group:
             group.start_soon(delete_when_started)
@@ -437,9 +426,7 @@ async def test_a_cancel_then_a_prune_on_memory_storage_leave_the_run_quietly(
     doc = chain(node("s", "slow", config={"seconds": 30}), "noop")
     async with Engine(MemoryStorage(), counting.registry) as engine:
         execution = await engine.execute(doc, wait=False)
-        with anyio.fail_after(10):
-            while counting.calls["s"] == 0:
-                await anyio.sleep(0.01)
+        await counting.until_called("s")
         await engine.cancel(execution.id)
         assert await engine.prune(keep_last_per_workflow=0) == 1
         with anyio.fail_after(10):

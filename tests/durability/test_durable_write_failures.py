@@ -31,6 +31,23 @@ def locked(execution_id: str) -> StorageError:
     return StorageError("database is locked")
 
 
+def refusing_completion(make_storage: StorageFactory, node_id: str) -> RefusesWrites:
+    """A storage whose first write of ``node_id``'s completed run fails (a busy database)."""
+    return RefusesWrites(
+        make_storage(),
+        lambda run: run.node_id == node_id and run.status is NodeStatus.COMPLETED,
+        locked,
+    )
+
+
+async def stopped_on_the_error(engine: Engine, document: dict[str, Any]) -> Execution:
+    """Run ``document``, which stops on the storage error; the execution as stored then."""
+    with pytest.raises(StorageError, match="database is locked"):
+        await engine.execute(document)
+    (left,), _ = await engine.list_executions()
+    return await engine.get_execution(left.id)
+
+
 def stored_run(sequence: int, node_id: str, now: float) -> NodeExecution:
     """A completed run as storage holds it (its output ``{"n": sequence}``)."""
     return NodeExecution(
@@ -66,15 +83,9 @@ async def test_a_failed_write_in_a_loop_body_stops_the_run_for_recovery(
             conn("each", "after", sourcePort="done"),
         ],
     )
-    storage = RefusesWrites(
-        make_shared_storage(),
-        lambda run: run.node_id == "body" and run.status is NodeStatus.COMPLETED,
-        locked,
-    )
+    storage = refusing_completion(make_shared_storage, "body")
     async with Engine(storage, counting.registry, **FAST_TERMS) as engine:  # type: ignore[arg-type]
-        with pytest.raises(StorageError, match="database is locked"):
-            await engine.execute(document)
-        (left,), _ = await engine.list_executions()
+        left = await stopped_on_the_error(engine, document)
         assert left.status is ExecutionStatus.RUNNING
         done = await ended(engine, left.id)
     assert done.status is ExecutionStatus.COMPLETED
@@ -102,17 +113,10 @@ async def test_a_failed_write_leaves_no_gap_for_the_other_branchs_write(
         node("c", "count"),
         connections=[conn("start", "a"), conn("start", "b"), conn("a", "c"), conn("b", "c")],
     )
-    storage = RefusesWrites(
-        make_shared_storage(),
-        lambda run: run.node_id == "a" and run.status is NodeStatus.COMPLETED,
-        locked,
-    )
+    storage = refusing_completion(make_shared_storage, "a")
     async with Engine(storage, counting.registry, **FAST_TERMS) as engine:  # type: ignore[arg-type]
-        with pytest.raises(StorageError, match="database is locked"):
-            await engine.execute(document)
-        (left,), _ = await engine.list_executions()
-        stored = await engine.get_execution(left.id)
-        assert [n.node_id for n in stored.node_executions] == ["start"]
+        left = await stopped_on_the_error(engine, document)
+        assert [n.node_id for n in left.node_executions] == ["start"]
         done = await ended(engine, left.id)
     assert done.status is ExecutionStatus.COMPLETED
     runs = [(n.sequence, n.node_id, n.status.value) for n in done.node_executions]
@@ -215,14 +219,9 @@ async def test_a_loop_that_retries_does_not_run_its_body_again_after_a_failed_wr
         node("body", "count"),
         connections=[conn("start", "each"), conn("each", "body", sourcePort="loop")],
     )
-    storage = RefusesWrites(
-        make_shared_storage(),
-        lambda run: run.node_id == "body" and run.status is NodeStatus.COMPLETED,
-        locked,
-    )
+    storage = refusing_completion(make_shared_storage, "body")
     async with Engine(storage, counting.registry, recover=False) as engine:  # type: ignore[arg-type]
-        with pytest.raises(StorageError, match="database is locked"):
-            await engine.execute(document)
+        await stopped_on_the_error(engine, document)
         assert counting.calls == {"body": 1}
 
 
