@@ -185,6 +185,36 @@ async def test_an_engine_closing_mid_attempt_hands_the_delivery_back(tmp_path: P
     assert json.loads(receiver.requests[0][1])["executionId"] == execution.id
 
 
+class SlowClaims:
+    """SQLite storage whose claims of deliveries wait (a stalled database server)."""
+
+    def __init__(self, path: Path) -> None:
+        self.inner = SQLiteStorage(path)
+        self.claims = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def claim_delivery(self, delivery_id: str, **terms: Any) -> bool:
+        self.claims += 1
+        await anyio.sleep(60)
+        return bool(await self.inner.claim_delivery(delivery_id, **terms))
+
+
+async def test_an_engine_closing_during_a_stalled_claim_closes_all_the_same(
+    tmp_path: Path,
+) -> None:
+    """A delivery's claim that the database does not answer holds the engine's close only a
+    few seconds (the claim is protected from the close, so that it is stored whole or not at
+    all, but not for ever)."""
+    storage = SlowClaims(tmp_path / "db")
+    with anyio.fail_after(30):  # liveness bound: the claim would hold the close 60 s
+        async with Engine(storage, allow_outbound=["127.0.0.1"]) as engine:  # type: ignore[arg-type]
+            await engine.execute(chain("noop"), webhook_url="http://127.0.0.1:9/hook")
+            while not storage.claims:
+                await anyio.sleep(0.02)
+
+
 async def test_webhook_url_must_be_http() -> None:
     """A webhookUrl that is not an http(s) URL with a host is a validation error naming the
     field, and nothing runs."""

@@ -15,6 +15,7 @@ from builders import conn, node, workflow
 from linkflow_engine import (
     Engine,
     ExecutionStatus,
+    LeaseLostError,
     NodeContext,
     NodeStatus,
     StorageError,
@@ -266,3 +267,53 @@ async def test_writes_failing_side_by_side_raise_the_first_error_and_start_nothi
         with pytest.raises(StorageError, match=r"\(a\)"):
             await engine.execute(document)
     assert counting.calls == {"a": 1, "b": 1}
+
+
+def lost(execution_id: str) -> LeaseLostError:
+    return LeaseLostError(f"execution {execution_id!r} is owned by another process")
+
+
+class LosesTheLease(RefusesWrites):
+    """Once a write met another owner's fence, every later write does (a takeover)."""
+
+    async def save_progress(self, execution_id: str, **progress: Any) -> None:
+        if self.refused:
+            raise lost(execution_id)
+        await super().save_progress(execution_id, **progress)
+
+    async def finish_execution(self, execution_id: str, **ending: Any) -> bool:
+        if self.refused:
+            raise lost(execution_id)
+        return bool(await self.inner.finish_execution(execution_id, **ending))
+
+
+@pytest.mark.parametrize(
+    "policy", [{"retryOnFail": True, "maxRetries": 2}, {"onError": "continue"}]
+)
+async def test_a_lease_lost_in_a_loop_body_leaves_the_execution_at_once(
+    make_shared_storage: StorageFactory, policy: dict[str, Any]
+) -> None:
+    """A body node's write finds another process running the execution: the run leaves it
+    quietly, with no attempt of the loop after it (before, with retryOnFail the body ran
+    again while the other process ran it too) and no node after the loop."""
+    counting = Counting()
+    document = workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": [1, 2, 3]}, **policy),
+        node("body", "count"),
+        node("after", "count"),
+        connections=[
+            conn("start", "each"),
+            conn("each", "body", sourcePort="loop"),
+            conn("each", "after", sourcePort="done"),
+        ],
+    )
+    storage = LosesTheLease(
+        make_shared_storage(),
+        lambda run: run.node_id == "body" and run.status is NodeStatus.COMPLETED,
+        lost,
+    )
+    async with Engine(storage, counting.registry, recover=False) as engine:  # type: ignore[arg-type]
+        left = await engine.execute(document)
+    assert counting.calls == {"body": 1}
+    assert left.status is ExecutionStatus.RUNNING  # as this run left it, to the other process

@@ -9,6 +9,7 @@ from typing import Any
 from sched_workflows import cron_trigger, interval_trigger, scheduled_times, timed_workflow
 
 from linkflow_engine import Engine, ExecutionStatus, NodeError, StorageError
+from linkflow_engine.graph import Workflow
 from linkflow_engine.nodes import NodeRegistry
 from linkflow_engine.storage.memory import MemoryStorage
 from linkflow_engine.testing import VirtualClock
@@ -240,6 +241,45 @@ async def test_a_slot_that_never_starts_is_tried_less_and_less_often() -> None:
     first = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC).timestamp()
     assert total == 0
     assert [round(t - first) for t in storage.tries] == [0, 1, 3, 7, 15, 31, 63]
+
+
+class SlowToStore(RefusesScheduledRuns):
+    """Storing a scheduled run takes 0.6 s of the virtual clock (a busy database)."""
+
+    async def create_execution(self, execution: Any, **terms: Any) -> Any:
+        if terms.get("fire") is not None:
+            self.clock._now += 0.6  # time passes, as it would in a slow write
+        return await super().create_execution(execution, **terms)
+
+
+async def test_triggers_handled_late_in_a_pass_are_judged_at_the_pass_s_time() -> None:
+    """Three triggers due at once, each run taking 0.6 s to store, no grace: all three fire
+    on time (before, the third was judged 1.2 s late, past the wake-up allowance, and with
+    misfirePolicy skip never fired)."""
+    clock = VirtualClock(datetime(2024, 5, 1, 12, tzinfo=UTC))
+    storage = SlowToStore(clock, lambda number: False)
+    trigger = interval_trigger(10, misfireGraceSeconds=0, misfirePolicy="skip")
+    async with Engine(storage, clock=clock, scheduler=True) as engine:  # type: ignore[arg-type]
+        for name in ("wf-a", "wf-b", "wf-c"):
+            await engine.save_workflow(timed_workflow(trigger, id=name))
+        await clock.advance(timedelta(seconds=15))
+        counts = [
+            (await engine.list_executions(workflow_id=n))[1] for n in ("wf-a", "wf-b", "wf-c")
+        ]
+    assert counts == [1, 1, 1]
+
+
+async def test_a_workflow_that_cannot_start_is_not_tried_again(caplog: Any) -> None:
+    """A scheduled workflow this engine cannot start (a node type it lacks, stored by another
+    engine): each slot says so once, and is not tried again (that would fail again)."""
+    clock = VirtualClock(datetime(2024, 5, 1, 12, tzinfo=UTC))
+    storage = RefusesScheduledRuns(clock, lambda number: False)
+    broken = timed_workflow(interval_trigger(10), after=[{"id": "x", "type": "elsewhere"}])
+    async with Engine(storage, clock=clock, scheduler=True):  # type: ignore[arg-type]
+        await storage.save_workflow(Workflow.from_dict(broken))  # no check of its node types
+        await clock.advance(timedelta(seconds=35))
+    said = [r.getMessage() for r in caplog.records if "cannot start" in r.getMessage()]
+    assert [message.split("T")[1][:8] for message in said] == ["12:00:10", "12:00:20", "12:00:30"]
 
 
 async def overlapping(overlap: str) -> list[Any]:

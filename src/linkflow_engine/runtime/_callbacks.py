@@ -61,6 +61,9 @@ SENDING = 16
 
 CLAIM_SECONDS = 120.0
 """How long an attempt holds its delivery: well past the HTTP client's 30 s timeout."""
+CLAIM_WAIT = 5.0
+"""Seconds a claim may take (a cancel waits for it meanwhile): past that it is given up, and
+the delivery tried again once any claim it left has run out."""
 
 
 def callback_body(execution: Execution) -> dict[str, Any]:
@@ -220,12 +223,14 @@ class CallbackService:
 
     async def _attempt(self, delivery: dict[str, Any]) -> None:
         # Whole, or an engine closing meanwhile would leave it claimed, stored or not, and
-        # every engine would wait out the claim before trying it (see the hand-back below).
-        with anyio.CancelScope(shield=True):
+        # every engine would wait out the claim before trying it (see the hand-back below);
+        # but not for long, so that a stalled database does not hold up the engine's close.
+        with anyio.CancelScope(shield=True) as claiming:
+            claiming.deadline = anyio.current_time() + CLAIM_WAIT
             claimed = await self.storage.claim_delivery(
                 delivery["id"], due_at=delivery["nextAttemptAt"], until=self.clock() + CLAIM_SECONDS
             )
-        if not claimed:  # another engine on the storage is delivering it
+        if claiming.cancelled_caught or not claimed:  # (or another engine is delivering it)
             return
         attempt = delivery["attempts"] + 1
         name, target = self.targets.get(delivery["url"], ("Callback", None))

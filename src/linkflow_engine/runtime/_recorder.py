@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import LeaseLostError
 from .._stored_values import plain, text
 from ..events import RUN_PAYLOADS, Event, EventRecord, ExecutionLogged
 from ._records import Execution, LogEntry, NodeExecution, NodeStatus
@@ -192,9 +191,7 @@ class Recorder:
         if progress is not None:
             try:
                 await self.services.storage.save_progress(self.execution.id, **progress)
-            except LeaseLostError:  # another process runs it now: the run leaves it to them
-                raise
-            except Exception as error:
+            except Exception as error:  # a lost lease too: then the run leaves it quietly
                 if self.broken is None:  # (a write beside it may have failed first)
                     self.broken = error
                 raise

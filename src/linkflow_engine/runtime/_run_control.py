@@ -205,6 +205,7 @@ class RunControl:
                 # over: this run leaves it (the write changed nothing), the engine goes on.
                 logger.warning("lost the lease of execution %s: leaving it", execution_id)
                 run.recorder.lease = None
+                run.recorder.broken = None  # not this run's error to raise: it leaves quietly
                 run.abandon()
                 execution = run.execution
         except ExceptionGroup as group:  # the run's task groups wrap what they raise

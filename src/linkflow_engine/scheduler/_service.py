@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskGroup
 
+from .._exceptions import LinkflowError, StorageError
 from ..graph import Node, Workflow
 from ..runtime._records import ExecutionMode, ExecutionStatus
 from ..storage.base import FireRecorded
@@ -76,9 +77,10 @@ class SchedulerService:
                     await self._refresh()
                 except Exception:  # storage unreachable, say: keep the triggers known so far
                     logger.exception("reading the active workflows failed")
+                now = self._engine.clock.now()  # one time for the pass: none is late for another
                 for trigger in list(self._triggers.values()):
                     try:
-                        await self._fire_due(trigger, queued)
+                        await self._fire_due(trigger, queued, now)
                     except Exception:  # one broken trigger must not stop the others (or the engine)
                         self._drop(trigger, "firing it failed")
                 await self._sleep(self._next_slot())
@@ -134,18 +136,20 @@ class SchedulerService:
 
     # -- firing ---------------------------------------------------------------------------
 
-    async def _fire_due(self, trigger: TimedTrigger, queued: TaskGroup) -> None:
-        now = self._engine.clock.now()
+    async def _fire_due(self, trigger: TimedTrigger, queued: TaskGroup, now: float) -> None:
         if now < trigger.retry_at:
             return
         for fire in due_fires(
             trigger.schedule, trigger.policy, after=trigger.handled_until, now=now
         ):
-            if not await self._start_or_hold(trigger, fire, queued):
+            try:
+                await self._start_or_hold(trigger, fire, queued)
+            except Exception as error:
                 # Not stored (the storage busy or unreachable, say), so not recorded either:
                 # the slot stays due, and a later pass takes it up, on time within the grace,
                 # else as a missed slot by the misfire policy. Later passes wait longer after
-                # each such failure in a row, so a workflow that cannot start does not flood.
+                # each such failure in a row, so a storage that stays down does not flood.
+                _not_started(trigger, fire, error)
                 trigger.handled_until = fire.slot - 0.001  # (slots are whole milliseconds)
                 trigger.failures += 1
                 trigger.retry_at = now + min(2.0 ** (trigger.failures - 1), RETRY_CAP)
@@ -153,20 +157,19 @@ class SchedulerService:
         trigger.failures = 0
         trigger.handled_until = max(trigger.handled_until, now)
 
-    async def _start_or_hold(self, trigger: TimedTrigger, fire: Fire, queued: TaskGroup) -> bool:
-        """Start the slot's run, queue it, or drop it as the overlap policy says: False when
-        its run could not be started."""
+    async def _start_or_hold(self, trigger: TimedTrigger, fire: Fire, queued: TaskGroup) -> None:
+        """Start the slot's run, queue it, or drop it as the overlap policy says; raise when
+        the storage failed at it (the slot is then not recorded)."""
         overlap = trigger.policy.overlap
         if overlap == "allow" or not await self._running(trigger):
-            return await self._start(trigger, fire)
-        if overlap == "queue" and trigger.queued < QUEUE_LIMIT:
+            await self._start(trigger, fire)
+        elif overlap == "queue" and trigger.queued < QUEUE_LIMIT:
             trigger.queued += 1
             queued.start_soon(self._start_when_idle, trigger, fire)
         elif await self._record_dropped(trigger, fire):
             logger.info(
                 "slot %s of %s dropped: the previous run goes on", iso(fire.slot), trigger.label()
             )
-        return True
 
     async def _record_dropped(self, trigger: TimedTrigger, fire: Fire) -> bool:
         """Record a slot the overlap policy drops (False when another process fired it)."""
@@ -180,17 +183,29 @@ class SchedulerService:
             try:
                 while running := await self._running(trigger):
                     await self._until_finished(running[0])
-                current = self._triggers.get(trigger.key)
-                if current is None:  # deactivated, deleted or rescheduled meanwhile
-                    logger.info("queued slot %s of %s dropped", iso(fire.slot), trigger.label())
-                    return
-                await self._start(current, fire)  # the workflow's current version
+                await self._start_queued(trigger, fire)
             finally:
                 trigger.queued -= 1
 
-    async def _start(self, trigger: TimedTrigger, fire: Fire) -> bool:
-        """Start the slot's run (True also when another scheduler fired the slot); False when
-        it could not be stored, logged."""
+    async def _start_queued(self, trigger: TimedTrigger, fire: Fire) -> None:
+        """Start a queued slot with its workflow's current version; when the storage fails at
+        it, try again, waiting longer each time, while the trigger stays scheduled."""
+        failures = 0
+        while (current := self._triggers.get(trigger.key)) is not None:
+            try:
+                await self._start(current, fire)
+                return
+            except Exception as error:
+                failures += 1
+                _not_started(current, fire, error, failures)
+                await self._engine.clock.sleep(min(2.0 ** (failures - 1), RETRY_CAP))
+        # deactivated, deleted or rescheduled meanwhile
+        logger.info("queued slot %s of %s dropped", iso(fire.slot), trigger.label())
+
+    async def _start(self, trigger: TimedTrigger, fire: Fire) -> None:
+        """Start the slot's run (nothing when another scheduler fired the slot). A workflow
+        that cannot start (say, a node type this process lacks) is logged and the slot passes;
+        a storage error is raised (the slot is not recorded)."""
         data: dict[str, Any] = {
             "scheduledTime": iso(fire.slot),
             "executionTime": iso(self._engine.clock.now()),
@@ -209,13 +224,12 @@ class SchedulerService:
             )
         except FireRecorded:  # another scheduler (or this one, before a restart) fired it
             pass
-        except Exception:
-            # One broken workflow (say, a node type this process lacks) must not stop the others.
-            logger.exception(
-                "scheduled run %s of %s failed to start", iso(fire.slot), trigger.label()
-            )
-            return False
-        return True
+        except LinkflowError as error:
+            if isinstance(error, StorageError):
+                raise
+            # One broken workflow must not stop the others, nor be tried again: it would fail
+            # again (it is a new version, or another trigger, that runs).
+            logger.exception("scheduled run %s of %s cannot start", iso(fire.slot), trigger.label())
 
     async def _running(self, trigger: TimedTrigger) -> list[str]:
         """Ids of the trigger's executions still running, in any process."""
@@ -263,6 +277,20 @@ class SchedulerService:
 async def _then_cancel(group: TaskGroup, waiting: Callable[[], Awaitable[None]]) -> None:
     await waiting()
     group.cancel_scope.cancel()
+
+
+def _not_started(
+    trigger: TimedTrigger, fire: Fire, error: Exception, failures: int | None = None
+) -> None:
+    """Log a slot whose run the storage failed to store: with its traceback the first time in
+    a row, in one line after."""
+    if (trigger.failures if failures is None else failures - 1) == 0:
+        logger.exception("scheduled run %s of %s not stored", iso(fire.slot), trigger.label())
+    else:
+        logger.warning(
+            "scheduled run %s of %s still not stored: %s: %s",
+            iso(fire.slot), trigger.label(), type(error).__name__, error,
+        )  # fmt: skip
 
 
 def _first(slots: Iterator[float]) -> float:
