@@ -32,6 +32,22 @@ def locked(execution_id: str) -> StorageError:
     return StorageError("database is locked")
 
 
+def looping(**policy: Any) -> dict[str, Any]:
+    """start -> loop ``each`` over three items, its body ``body``, then ``after`` (``count``
+    nodes); ``policy``: the loop node's onError and retry fields."""
+    return workflow(
+        node("start", "manual_trigger"),
+        node("each", "loop", config={"items": [1, 2, 3]}, **policy),
+        node("body", "count"),
+        node("after", "count"),
+        connections=[
+            conn("start", "each"),
+            conn("each", "body", sourcePort="loop"),
+            conn("each", "after", sourcePort="done"),
+        ],
+    )
+
+
 def refusing_completion(make_storage: StorageFactory, node_id: str) -> RefusesWrites:
     """A storage whose first write of ``node_id``'s completed run fails (a busy database)."""
     return RefusesWrites(
@@ -73,17 +89,7 @@ async def test_a_failed_write_in_a_loop_body_stops_the_run_for_recovery(
     ``execute`` raises the storage error, the execution stays running, and recovery ends it
     with every iteration stored; only the iteration whose write failed runs again."""
     counting = Counting()
-    document = workflow(
-        node("start", "manual_trigger"),
-        node("each", "loop", config={"items": [1, 2, 3]}, onError="continue"),
-        node("body", "count"),
-        node("after", "count"),
-        connections=[
-            conn("start", "each"),
-            conn("each", "body", sourcePort="loop"),
-            conn("each", "after", sourcePort="done"),
-        ],
-    )
+    document = looping(onError="continue")
     storage = refusing_completion(make_shared_storage, "body")
     async with Engine(storage, counting.registry, **FAST_TERMS) as engine:  # type: ignore[arg-type]
         left = await stopped_on_the_error(engine, document)
@@ -214,12 +220,7 @@ async def test_a_loop_that_retries_does_not_run_its_body_again_after_a_failed_wr
     """A body node's write fails under a loop node that retries on failure: the run stops at
     once, with no attempt of the loop (which would run its body's handlers again)."""
     counting = Counting()
-    document = workflow(
-        node("start", "manual_trigger"),
-        node("each", "loop", config={"items": [1, 2, 3]}, retryOnFail=True, maxRetries=2),
-        node("body", "count"),
-        connections=[conn("start", "each"), conn("each", "body", sourcePort="loop")],
-    )
+    document = looping(retryOnFail=True, maxRetries=2)
     storage = refusing_completion(make_shared_storage, "body")
     async with Engine(storage, counting.registry, recover=False) as engine:  # type: ignore[arg-type]
         await stopped_on_the_error(engine, document)
@@ -297,17 +298,7 @@ async def test_a_lease_lost_in_a_loop_body_leaves_the_execution_at_once(
     quietly, with no attempt of the loop after it (before, with retryOnFail the body ran
     again while the other process ran it too) and no node after the loop."""
     counting = Counting()
-    document = workflow(
-        node("start", "manual_trigger"),
-        node("each", "loop", config={"items": [1, 2, 3]}, **policy),
-        node("body", "count"),
-        node("after", "count"),
-        connections=[
-            conn("start", "each"),
-            conn("each", "body", sourcePort="loop"),
-            conn("each", "after", sourcePort="done"),
-        ],
-    )
+    document = looping(**policy)
     storage = LosesTheLease(
         make_shared_storage(),
         lambda run: run.node_id == "body" and run.status is NodeStatus.COMPLETED,

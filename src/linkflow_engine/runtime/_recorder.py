@@ -63,9 +63,10 @@ class Recorder:
         self.abandoned = False
         """True once another process owns the execution: nothing more is written."""
         self.broken: Exception | None = None
-        """The error of a progress write that failed. Storage then lacks part of what the run
-        did (which a later write must not skip over: stored run numbers would have a gap), so
-        the run stops, writes nothing more, and leaves the execution to recovery."""
+        """The storage error the run stops on: a progress write's that failed (storage then
+        lacks part of what the run did, which a later write must not skip over: stored run
+        numbers would have a gap), or its execution found deleted. The run writes nothing
+        more and leaves the execution to recovery."""
         self._durable = services.storage.durable
         # settings.saveExecutionProgress false: write once at the end (and when pausing); a
         # crash then loses the whole run's progress, and recovery runs every node again.

@@ -168,7 +168,7 @@ class RunControl:
         try:
             await self._run(run)
         except Exception as error:
-            if _deleted(execution_id)(error):  # nothing left to run, nor to recover
+            if _says_deleted(error, execution_id):  # nothing left to run, nor to recover
                 logger.warning("execution %s was deleted while it ran: left it", execution_id)
                 return
             if not self._storage.durable:
@@ -388,17 +388,13 @@ class RunControl:
                 run.abandon()
 
 
-def _deleted(execution_id: str) -> Callable[[BaseException], bool]:
-    """Whether an error says that the execution ``execution_id`` is gone from storage."""
-
-    def says_so(error: BaseException) -> bool:
-        return (
-            isinstance(error, ExecutionNotFoundError)
-            and error.kind == "execution"
-            and error.id == execution_id
-        )
-
-    return says_so
+def _says_deleted(error: BaseException, execution_id: str) -> bool:
+    """Whether ``error`` says that the execution ``execution_id`` is gone from storage."""
+    return (
+        isinstance(error, ExecutionNotFoundError)
+        and error.kind == "execution"
+        and error.id == execution_id
+    )
 
 
 def _sole_error(group: ExceptionGroup[Exception]) -> Exception:
