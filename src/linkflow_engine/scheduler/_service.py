@@ -161,7 +161,8 @@ class SchedulerService:
         """Start the slot's run, queue it, or drop it as the overlap policy says; raise when
         the storage failed at it (the slot is then not recorded)."""
         overlap = trigger.policy.overlap
-        if overlap == "allow" or not await self._running(trigger):
+        # A slot still queued is a run going on too: a later slot never overtakes it.
+        if overlap == "allow" or not (trigger.queued or await self._running(trigger)):
             await self._start(trigger, fire)
         elif overlap == "queue" and trigger.queued < QUEUE_LIMIT:
             trigger.queued += 1
@@ -179,28 +180,29 @@ class SchedulerService:
         )
 
     async def _start_when_idle(self, trigger: TimedTrigger, fire: Fire) -> None:
+        """Start a queued slot once the trigger's previous runs have ended, with its
+        workflow's current version. When the storage fails at it (reading what runs, storing
+        the run), try again, waiting longer each time; drop the slot once the trigger is
+        deactivated, deleted or rescheduled."""
         async with trigger.queue_lock:  # FIFO: queued slots start in order, one at a time
             try:
-                while running := await self._running(trigger):
-                    await self._until_finished(running[0])
-                await self._start_queued(trigger, fire)
+                failures = 0
+                # The same trigger object: same schedule (a new version updates it in place).
+                while self._triggers.get(trigger.key) is trigger:
+                    try:
+                        while running := await self._running(trigger):
+                            await self._until_finished(running[0])
+                        if self._triggers.get(trigger.key) is not trigger:  # changed meanwhile
+                            break
+                        await self._start(trigger, fire)
+                        return
+                    except Exception as error:
+                        failures += 1
+                        _not_started(trigger, fire, error, failures)
+                        await self._engine.clock.sleep(min(2.0 ** (failures - 1), RETRY_CAP))
+                logger.info("queued slot %s of %s dropped", iso(fire.slot), trigger.label())
             finally:
                 trigger.queued -= 1
-
-    async def _start_queued(self, trigger: TimedTrigger, fire: Fire) -> None:
-        """Start a queued slot with its workflow's current version; when the storage fails at
-        it, try again, waiting longer each time, while the trigger stays scheduled."""
-        failures = 0
-        while (current := self._triggers.get(trigger.key)) is not None:
-            try:
-                await self._start(current, fire)
-                return
-            except Exception as error:
-                failures += 1
-                _not_started(current, fire, error, failures)
-                await self._engine.clock.sleep(min(2.0 ** (failures - 1), RETRY_CAP))
-        # deactivated, deleted or rescheduled meanwhile
-        logger.info("queued slot %s of %s dropped", iso(fire.slot), trigger.label())
 
     async def _start(self, trigger: TimedTrigger, fire: Fire) -> None:
         """Start the slot's run (nothing when another scheduler fired the slot). A workflow
@@ -224,8 +226,8 @@ class SchedulerService:
             )
         except FireRecorded:  # another scheduler (or this one, before a restart) fired it
             pass
-        except LinkflowError as error:
-            if isinstance(error, StorageError):
+        except Exception as error:
+            if _storage_failure(error):
                 raise
             # One broken workflow must not stop the others, nor be tried again: it would fail
             # again (it is a new version, or another trigger, that runs).
@@ -277,6 +279,18 @@ class SchedulerService:
 async def _then_cancel(group: TaskGroup, waiting: Callable[[], Awaitable[None]]) -> None:
     await waiting()
     group.cancel_scope.cancel()
+
+
+_DRIVERS = frozenset({"sqlite3", "psycopg", "psycopg_pool"})
+
+
+def _storage_failure(error: Exception) -> bool:
+    """Whether ``error`` is the storage's (which may pass: the slot is tried again) rather
+    than the workflow's (which would fail again)."""
+    if isinstance(error, LinkflowError):
+        return isinstance(error, StorageError)
+    driver = type(error).__module__.partition(".")[0]
+    return driver in _DRIVERS or isinstance(error, (OSError, TimeoutError))
 
 
 def _not_started(
