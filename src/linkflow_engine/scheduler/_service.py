@@ -149,10 +149,10 @@ class SchedulerService:
                 # the slot stays due, and a later pass takes it up, on time within the grace,
                 # else as a missed slot by the misfire policy. Later passes wait longer after
                 # each such failure in a row, so a storage that stays down does not flood.
-                _not_started(trigger, fire, error)
-                trigger.handled_until = fire.slot - 0.001  # (slots are whole milliseconds)
                 trigger.failures += 1
-                trigger.retry_at = now + min(2.0 ** (trigger.failures - 1), RETRY_CAP)
+                _not_started(trigger, fire, error, trigger.failures)
+                trigger.handled_until = fire.slot - 0.001  # (slots are whole milliseconds)
+                trigger.retry_at = now + _back_off(trigger.failures)
                 return
         trigger.failures = 0
         trigger.handled_until = max(trigger.handled_until, now)
@@ -199,7 +199,7 @@ class SchedulerService:
                     except Exception as error:
                         failures += 1
                         _not_started(trigger, fire, error, failures)
-                        await self._engine.clock.sleep(min(2.0 ** (failures - 1), RETRY_CAP))
+                        await self._engine.clock.sleep(_back_off(failures))
                 logger.info("queued slot %s of %s dropped", iso(fire.slot), trigger.label())
             finally:
                 trigger.queued -= 1
@@ -293,12 +293,15 @@ def _storage_failure(error: Exception) -> bool:
     return driver in _DRIVERS or isinstance(error, (OSError, TimeoutError))
 
 
-def _not_started(
-    trigger: TimedTrigger, fire: Fire, error: Exception, failures: int | None = None
-) -> None:
-    """Log a slot whose run the storage failed to store: with its traceback the first time in
-    a row, in one line after."""
-    if (trigger.failures if failures is None else failures - 1) == 0:
+def _back_off(failures: int) -> float:
+    """Seconds before trying again a slot that failed ``failures`` times in a row."""
+    return min(2.0 ** (failures - 1), RETRY_CAP)
+
+
+def _not_started(trigger: TimedTrigger, fire: Fire, error: Exception, failures: int) -> None:
+    """Log a slot whose run the storage failed to store (``failures`` times in a row): with
+    its traceback the first time, in one line after."""
+    if failures == 1:
         logger.exception("scheduled run %s of %s not stored", iso(fire.slot), trigger.label())
     else:
         logger.warning(
